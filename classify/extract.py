@@ -1,0 +1,201 @@
+"""Facts pulled from customer text, PII detection, language, and the one masking function.
+
+Routing and templates need the account number, ZIP and urgency; the CCB note and the
+dashboard must never show a full SSN or card number. `mask_pii` is the single function every
+place that shows or writes customer text uses, so a new PII kind is masked everywhere at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import phonenumbers
+
+ACCOUNT_RE = re.compile(r"(?<![\d-])(\d{10})(?![\d-])")
+ZIP_RE = re.compile(r"(?<![\d-])(9[0-3]\d{3})(?:-\d{4})?(?![\d-])")
+EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+AMOUNT_RE = re.compile(r"\$\s?\d[\d,]*(?:\.\d{2})?")
+SR_RE = re.compile(r"\b(\d{6}-\d{6})\b")
+SSN_RE = re.compile(r"(?<!\d)(\d{3})[- ]?(\d{2})[- ]?(\d{4})(?!\d)")
+SSN_CONTEXT_RE = re.compile(r"\b(ssn|social|seguro social|s\.s\.n)\b", re.IGNORECASE)
+SSN_LAST4_RE = re.compile(
+    r"(?:last\s*(?:4|four)|ultimos?\s*(?:4|cuatro)|últimos?\s*(?:4|cuatro))"
+    r"[^\d\n]{0,40}?(\d{4})(?!\d)",
+    re.IGNORECASE,
+)
+CARD_RE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+ROUTING_RE = re.compile(r"(?i)\b(routing|aba|ruta)\b[^\d\n]{0,30}(\d{9})(?!\d)")
+BANK_ACCOUNT_RE = re.compile(
+    r"(?i)\b(bank account|checking account|savings account|acct|cuenta bancaria|cuenta de cheques)"
+    r"\b[^\d\n]{0,30}(\d{6,17})(?!\d)"
+)
+URGENT_PATTERNS = {
+    "no_water": re.compile(r"(?i)\b(no water|without water|sin agua|no tenemos agua|no hay agua)\b"),
+    "medical": re.compile(
+        r"(?i)\b(oxygen|dialysis|ventilator|medical equipment|life.support|cpap|oxigeno|oxígeno|"
+        r"equipo medico|equipo médico)\b"
+    ),
+    "shutoff_date": re.compile(
+        r"(?i)\b(shut ?off|disconnect(?:ion)?|corte|desconexi[oó]n|cortar)\b.{0,60}"
+        r"\b(\d{1,2}/\d{1,2}|monday|tuesday|wednesday|thursday|friday|tomorrow|mañana|lunes|"
+        r"martes|miercoles|miércoles|jueves|viernes)\b"
+    ),
+    "today": re.compile(r"(?i)\b(today|tonight|right now|hoy|ahora mismo|esta noche)\b"),
+}
+SPANISH_WORDS = frozenset(
+    "el la los las de del que y en por para con una un mi mis su es son está estoy tengo "
+    "hola gracias cuenta factura luz agua servicio pagar pago quiero necesito puedo por favor "
+    "cuando como pero muy también desde hace casa dirección nombre ayuda usted ustedes nos "
+    "me se lo le ya no sí si ha han fue".split()
+)
+ENGLISH_WORDS = frozenset(
+    "the a an and of to in for on with my is are was i we you your it this that have has "
+    "bill account service water power please thanks thank can could would need want pay "
+    "when how but very also from since home address name help our me be not do does".split()
+)
+WORD_RE = re.compile(r"[a-záéíóúñü]+", re.IGNORECASE)
+SENTENCE_RE = re.compile(r"[.!?¡¿\n]+")
+
+
+@dataclass
+class Facts:
+    """Everything extracted from one message's text; stored as JSON on the message."""
+
+    account_number: str | None = None
+    zip: str | None = None
+    phones: list[str] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+    amounts: list[str] = field(default_factory=list)
+    sr_numbers: list[str] = field(default_factory=list)
+    urgency: list[str] = field(default_factory=list)
+    pii: list[str] = field(default_factory=list)
+    lang: str = "en"
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready dict for the message's `facts` column."""
+        return asdict(self)
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn checksum every payment card number satisfies."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _card_spans(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for match in CARD_RE.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        if 13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1:
+            spans.append(match.span())
+    return spans
+
+
+def _ssn_spans(text: str) -> list[tuple[int, int]]:
+    """Nine digits shaped like an SSN: dashed, or bare next to a word that says SSN."""
+    spans = []
+    for match in SSN_RE.finditer(text):
+        raw = match.group()
+        dashed = raw.count("-") == 2 or raw.count(" ") == 2
+        context = text[max(0, match.start() - 40) : match.start()]
+        if (dashed or SSN_CONTEXT_RE.search(context)) and match.group(1) not in ("000", "666"):
+            spans.append(match.span())
+    return spans
+
+
+def pii_spans(text: str) -> dict[str, list[tuple[int, int]]]:
+    """Where each PII kind occurs; kinds are ssn, ssn_last4, card, bank."""
+    found: dict[str, list[tuple[int, int]]] = {
+        "ssn": _ssn_spans(text),
+        "ssn_last4": [m.span(1) for m in SSN_LAST4_RE.finditer(text)],
+        "card": _card_spans(text),
+        "bank": [m.span(2) for m in ROUTING_RE.finditer(text)]
+        + [m.span(2) for m in BANK_ACCOUNT_RE.finditer(text)],
+    }
+    return {kind: spans for kind, spans in found.items() if spans}
+
+
+def mask_pii(text: str) -> str:
+    """Replace every PII digit run with `[KIND]`, keeping the last 4 digits of cards only."""
+    spans = sorted(
+        ((start, end, kind) for kind, found in pii_spans(text).items() for start, end in found),
+        reverse=True,
+    )
+    masked = text
+    last_start = len(text) + 1
+    for start, end, kind in spans:
+        if end > last_start:
+            continue  # overlapping span already masked
+        replacement = f"[{kind.upper()}]"
+        if kind == "card":
+            last4 = re.sub(r"\D", "", text[start:end])[-4:]
+            replacement = f"[CARD ****{last4}]"
+        masked = masked[:start] + replacement + masked[end:]
+        last_start = start
+    return masked
+
+
+def _language_scores(text: str) -> tuple[int, int]:
+    """(Spanish, English) evidence: function words, plus Spanish letters counted double."""
+    words = [w.lower() for w in WORD_RE.findall(text)]
+    spanish = sum(w in SPANISH_WORDS for w in words) + 2 * sum(
+        any(c in w for c in "ñáéíóú¿¡") for w in words
+    )
+    return spanish, sum(w in ENGLISH_WORDS for w in words)
+
+
+def detect_language(text: str) -> str:
+    """en, es or mixed: mixed when some sentences are clearly English and others Spanish.
+
+    Customers often write one sentence in each language; judging sentence by sentence keeps
+    a long Spanish paragraph with an English greeting Spanish, and a real mix mixed.
+    """
+    sentence_votes = set()
+    for sentence in SENTENCE_RE.split(text):
+        spanish, english = _language_scores(sentence)
+        if spanish + english >= 2 and max(spanish, english) >= 2 * min(spanish, english) + 1:
+            sentence_votes.add("es" if spanish > english else "en")
+    if sentence_votes == {"es", "en"}:
+        return "mixed"
+    spanish, english = _language_scores(text)
+    return "es" if spanish > english else "en"
+
+
+def _phones(text: str) -> list[str]:
+    return [
+        phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        for m in phonenumbers.PhoneNumberMatcher(text, "US")
+    ]
+
+
+def extract_facts(text: str) -> Facts:
+    """All facts of one text; PII digit runs are excluded from the account and phone lists."""
+    pii = pii_spans(text)
+    blocked = [span for spans in pii.values() for span in spans]
+
+    def clear(match: re.Match[str]) -> bool:
+        return not any(s < match.end() and match.start() < e for s, e in blocked)
+
+    accounts = [m.group(1) for m in ACCOUNT_RE.finditer(text) if clear(m)]
+    zips = [m.group(1) for m in ZIP_RE.finditer(text) if clear(m)]
+    urgency = [name for name, pattern in URGENT_PATTERNS.items() if pattern.search(text)]
+    return Facts(
+        account_number=accounts[0] if accounts else None,
+        zip=zips[-1] if zips else None,
+        phones=[p for p in _phones(text) if re.sub(r"\D", "", p) not in accounts][:5],
+        emails=EMAIL_RE.findall(text)[:5],
+        amounts=AMOUNT_RE.findall(text)[:10],
+        sr_numbers=SR_RE.findall(text)[:5],
+        urgency=urgency,
+        pii=sorted(pii),
+        lang=detect_language(text),
+    )

@@ -1,0 +1,5 @@
+"""`python -m eteam` runs the command line."""
+
+from eteam.cli import app
+
+app()

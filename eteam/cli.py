@@ -1,0 +1,360 @@
+"""The `eteam` command line: every command has help with an example.
+
+Settings are read once here, at the entry point, and passed down; nothing below reads the
+environment. Commands that report figures take `--json` for machines and print a readable
+table for people.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from classify.data import LabelledDataError, bundled_paths, read_csv, read_many
+from classify.model import IntentModel, ModelFileError, evaluate
+from eteam.messages import message_rows
+from eteam.pipeline import build_stages, process_pending
+from eteam.settings import DEMO_MAILBOX, Settings, load_settings
+from eteam.stages import Services
+from ingest.sources import UnknownSourceError, iter_paths
+from ingest.store import store_stream
+from models import Message, OutboundReply, ServiceRequest
+from models.db import make_engine, make_session_factory, upgrade
+from respond.render import Renderer
+from respond.routing import RoutingTable
+
+app = typer.Typer(
+    help="E-Team Inbox: ingest, classify, route and answer LADWP customer mail.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def _sessions(settings: Settings) -> sessionmaker[Session]:
+    return make_session_factory(make_engine(settings.database_url))
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """Read the settings once (ETEAM_* environment, optional ETEAM_CONFIG TOML file)."""
+    try:
+        ctx.obj = load_settings()
+    except Exception as exc:  # pydantic and file errors: show what is wrong, not a traceback
+        raise _fail(f"bad settings: {exc}") from exc
+
+
+def _ensure_model(settings: Settings) -> IntentModel:
+    """The active model; trained from the bundled corpus when there is none yet."""
+    path = settings.active_model_path
+    if not path.exists():
+        err_console.print(f"No model at {path}: training one from the bundled corpus…")
+        data = read_many(bundled_paths())
+        model = IntentModel.train(data.texts, data.labels)
+        model.save(path)
+        return model
+    return IntentModel.load(path)
+
+
+def _services(settings: Settings) -> Services:
+    return Services(
+        settings=settings,
+        model=_ensure_model(settings),
+        routing=RoutingTable.load(),
+        renderer=Renderer(),
+        clock=lambda: datetime.now(timezone.utc),
+    )
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create or upgrade the database and train the bundled model if there is none.
+
+    Example: eteam init
+    """
+    settings = _settings(ctx)
+    upgrade(settings.database_url)
+    RoutingTable.load()
+    Renderer()
+    model = _ensure_model(settings)
+    console.print(f"Database ready at {settings.database_url}; model {model.version}.")
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help=".eml files, mbox files or Maildir folders")],
+    as_json: Annotated[bool, typer.Option("--json", help="print counts as JSON")] = False,
+) -> None:
+    """Store messages from files; a message already stored is skipped.
+
+    Example: eteam import eteam/demo/mailbox ~/exports/contact-us.mbox
+    """
+    settings = _settings(ctx)
+    sessions = _sessions(settings)
+    try:
+        with sessions() as session:
+            report = store_stream(session, iter_paths(paths))
+    except UnknownSourceError as exc:
+        raise _fail(f"{exc}; give .eml files, mbox files or Maildir folders") from exc
+    result = {"seen": report.seen, "stored": report.stored, "duplicates": report.duplicates}
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(
+            f"Read {report.seen} message(s): {report.stored} stored, {report.duplicates} already stored."
+        )
+
+
+def _run_process(settings: Settings) -> dict[str, Any]:
+    services = _services(settings)
+    report = process_pending(_sessions(settings), build_stages(services))
+    return {"processed": report.processed, "quarantined": report.quarantined, "actions": dict(report.actions)}
+
+
+@app.command()
+def process(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="print counts as JSON")] = False,
+) -> None:
+    """Classify, route and respond to every stored message not yet processed.
+
+    Example: eteam process --json
+    """
+    result = _run_process(_settings(ctx))
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(
+            f"Processed {result['processed']}, quarantined {result['quarantined']}: {result['actions']}"
+        )
+
+
+@app.command()
+def messages(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per message per line")] = False,
+    status: Annotated[str | None, typer.Option(help="only this status: received, processed, quarantined")] = None,
+    limit: Annotated[int | None, typer.Option(help="at most this many, newest last")] = None,
+) -> None:
+    """List stored messages with their kind, intent, action and queue.
+
+    Example: eteam messages --json --status quarantined
+    """
+    settings = _settings(ctx)
+    with _sessions(settings)() as session:
+        rows = message_rows(session, status=status, limit=limit)
+        if as_json:
+            for row in rows:
+                print(json.dumps(row, ensure_ascii=False))
+            return
+        table = Table("id", "kind", "intent", "conf", "action", "queue", "SR", "lang", "reason")
+        for row in rows:
+            table.add_row(
+                str(row["id"]),
+                row["kind"],
+                row["intent"] or "",
+                f"{row['confidence']:.2f}" if row["confidence"] is not None else "",
+                row["action"] or "",
+                row["queue"] or "",
+                row["sr_number"] or "",
+                row["lang"] or "",
+                (row["reason"] or "")[:50],
+            )
+        console.print(table)
+
+
+def demo_summary(session: Session) -> dict[str, Any]:
+    """Counts per kind, intent and action, plus what went to the outbox and cases."""
+    rows = message_rows(session)
+    return {
+        "messages": len(rows),
+        "kind": dict(Counter(row["kind"] for row in rows)),
+        "intent": dict(Counter(row["intent"] for row in rows if row["intent"])),
+        "action": dict(Counter(row["action"] for row in rows if row["action"])),
+        "status": dict(Counter(row["status"] for row in rows)),
+        "outbox": dict(
+            session.execute(select(OutboundReply.status, func.count()).group_by(OutboundReply.status)).all()
+        ),
+        "service_requests": session.scalar(select(func.count()).select_from(ServiceRequest)),
+    }
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    console.print(f"[bold]{summary['messages']} messages[/bold], {summary['service_requests']} service requests")
+    for key in ("kind", "action", "intent", "outbox"):
+        table = Table(key, "count", title=f"by {key}")
+        for name, count in sorted(summary[key].items(), key=lambda pair: -pair[1]):
+            table.add_row(str(name), str(count))
+        console.print(table)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="do not start the dashboard")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Run the whole pipeline on the bundled sample mailbox, summarise, then open the dashboard.
+
+    Example: eteam demo --no-dashboard --json
+    """
+    settings = _settings(ctx)
+    upgrade(settings.database_url)
+    with _sessions(settings)() as session:
+        imported = store_stream(session, iter_paths([DEMO_MAILBOX]))
+    processed = _run_process(settings)
+    with _sessions(settings)() as session:
+        summary = demo_summary(session)
+    summary["imported"] = {"stored": imported.stored, "duplicates": imported.duplicates}
+    summary["processed"] = processed["processed"]
+    summary["quarantined"] = processed["quarantined"]
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        _print_summary(summary)
+    if not no_dashboard:
+        _start_dashboard(settings)
+
+
+def _start_dashboard(settings: Settings) -> None:
+    console.print(f"Dashboard on http://{settings.dashboard_host}:{settings.dashboard_port} (Ctrl-C stops it)")
+    env = {**os.environ, "ETEAM_DATABASE_URL": settings.database_url}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(DASHBOARD_APP),
+        "--server.address", settings.dashboard_host,
+        "--server.port", str(settings.dashboard_port),
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]
+    try:
+        subprocess.run(command, env=env, check=False)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def dashboard(ctx: typer.Context) -> None:
+    """Serve the Streamlit dashboard on 127.0.0.1 (ETEAM_DASHBOARD_PORT, default 8501).
+
+    Example: ETEAM_DASHBOARD_PORT=8600 eteam dashboard
+    """
+    _start_dashboard(_settings(ctx))
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    data: Annotated[list[Path] | None, typer.Option(help="CSV with text,label columns (repeatable)")] = None,
+    out: Annotated[Path | None, typer.Option(help="where to write the model (default: the active model)")] = None,
+    oos_label: Annotated[str | None, typer.Option(help="label meaning out of scope")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print held-out metrics as JSON")] = False,
+) -> None:
+    """Train the intent model (bundled corpus by default) and save it with its thresholds.
+
+    Example: eteam train --data my_labels.csv --out var/candidate.skops
+    """
+    settings = _settings(ctx)
+    try:
+        labelled = read_many(data or bundled_paths())
+    except (LabelledDataError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    model = IntentModel.train(labelled.texts, labelled.labels, oos_label=oos_label)
+    target = out or settings.active_model_path
+    model.save(target)
+    if as_json:
+        print(json.dumps({"model": str(target), "version": model.version, **model.meta.metrics}))
+    else:
+        metrics = model.meta.metrics
+        console.print(
+            f"Saved {target} ({model.version}): held-out accuracy {metrics['accuracy']:.3f}, "
+            f"macro-F1 {metrics['macro_f1']:.3f}, coverage {metrics['coverage']:.3f} "
+            f"at {metrics['accuracy_at_threshold']:.3f} accuracy."
+        )
+
+
+@app.command("evaluate")
+def evaluate_(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Option(help="CSV with text,label columns")],
+    model_path: Annotated[Path | None, typer.Option("--model", help="model file (default: active)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
+) -> None:
+    """Measure a model on labelled data: accuracy, macro-F1, per label, coverage at threshold.
+
+    Example: eteam evaluate --data ../shared/corpora/dev_intents.csv --json
+    """
+    settings = _settings(ctx)
+    try:
+        model = IntentModel.load(model_path or settings.active_model_path)
+        labelled = read_csv(data)
+    except (ModelFileError, LabelledDataError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    report = evaluate(model, labelled.texts, labelled.labels)
+    if as_json:
+        print(json.dumps(report))
+    else:
+        console.print(
+            f"n={report['n']} accuracy {report['accuracy']:.3f} macro-F1 {report['macro_f1']:.3f} "
+            f"coverage {report['coverage']:.3f} accuracy@threshold {report['accuracy_at_threshold']:.3f}"
+        )
+
+
+@app.command()
+def classify(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="the customer's text")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
+) -> None:
+    """Show the intent, confidence and runners-up for one text.
+
+    Example: eteam classify "My bill doubled this month, can someone check it?"
+    """
+    settings = _settings(ctx)
+    try:
+        model = IntentModel.load(settings.active_model_path)
+    except ModelFileError as exc:
+        raise _fail(str(exc)) from exc
+    verdict = model.predict(text)
+    result = {
+        "intent": verdict.intent,
+        "confidence": round(verdict.confidence, 4),
+        "above_threshold": verdict.above_threshold,
+        "runners_up": [[label, round(p, 4)] for label, p in verdict.runners_up],
+    }
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(
+            f"{verdict.intent} ({verdict.confidence:.2f}{'' if verdict.above_threshold else ', below threshold'})"
+            f"; then {', '.join(f'{label} {p:.2f}' for label, p in verdict.runners_up)}"
+        )
+
+
+if __name__ == "__main__":
+    app()

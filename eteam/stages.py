@@ -1,0 +1,380 @@
+"""The processing steps, one small unit each with a `name` and one `run` method.
+
+As in GNU Mailman's handler chain, each step does one thing to a `WorkItem` and the order of
+steps is data (`eteam.pipeline.DEFAULT_STAGES`). A step that raises makes the runner
+quarantine the message with the step's name; the run goes on. Steps live here, in the wiring
+package, because each joins the work of one package (ingest, classify, respond) to the stored
+message; the packages themselves stay free of pipeline concerns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from classify.extract import Facts, extract_facts, mask_pii
+from classify.model import IntentModel, Prediction
+from eteam.settings import Settings
+from ingest.parse import ParsedMessage, parse_message
+from models import (
+    Attachment,
+    Classification,
+    Event,
+    Message,
+    MessageKind,
+    OutboundReply,
+    ServiceRequest,
+)
+from respond.cases import add_entry, open_service_request
+from respond.ccb import draft_note, note_text
+from respond.outages import find_active_outage, outage_context, record_broadcast
+from respond.outbox import enqueue_reply
+from respond.render import Renderer
+from respond.routing import Decision, RouteFacts, RoutingTable
+
+SR_SUBJECT_RE = re.compile(r"\[SR (\d{6}-\d{6})\]")
+UNCLASSIFIED_KINDS = frozenset({MessageKind.AUTO, MessageKind.BOUNCE, MessageKind.OUTAGE_BROADCAST})
+
+
+@dataclass
+class Services:
+    """Long-lived things the steps share: settings, the model, routing table and renderer."""
+
+    settings: Settings
+    model: IntentModel
+    routing: RoutingTable
+    renderer: Renderer
+    clock: Callable[[], datetime]
+
+
+@dataclass
+class WorkItem:
+    """One message passing through the steps, with what earlier steps learned about it."""
+
+    session: Session
+    message: Message
+    parsed: ParsedMessage | None = None
+    facts: Facts = field(default_factory=Facts)
+    prediction: Prediction | None = None
+    decision: Decision | None = None
+
+
+class Stage(Protocol):
+    """A processing step."""
+
+    name: str
+
+    def run(self, item: WorkItem) -> None:
+        """Do this step's one job on the item, or raise to quarantine it."""
+
+
+class ParseStage:
+    """Understand the raw MIME: kind, text, new text, form fields, outage notice, bounce."""
+
+    name = "parse"
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def run(self, item: WorkItem) -> None:
+        """Fill the message's parsed fields and record attachments, outages and bounces."""
+        parsed = parse_message(item.message.raw, self.services.settings)
+        item.parsed = parsed
+        message = item.message
+        message.headers = parsed.headers
+        message.from_addr = parsed.from_addr
+        message.from_name = parsed.from_name
+        message.reply_to = parsed.reply_to
+        message.subject = parsed.subject
+        message.text = parsed.text
+        message.new_text = parsed.new_text
+        message.form_fields = parsed.form_fields
+        message.kind = parsed.kind
+        message.in_reply_to = parsed.in_reply_to
+        message.references = " ".join(parsed.references)
+        message.received_at = parsed.date or message.created_at
+        if parsed.auto_reason:
+            message.reason = parsed.auto_reason
+        item.session.add_all(
+            Attachment(
+                message_id=message.id,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                content=a.content,
+            )
+            for a in parsed.attachments
+        )
+        if parsed.outage is not None:
+            outage = record_broadcast(item.session, parsed.outage, self.services.clock())
+            message.outage_id = outage.id
+        if parsed.bounce is not None and parsed.bounce.original_message_ids:
+            self._mark_bounced(item.session, parsed)
+
+    def _mark_bounced(self, session: Session, parsed: ParsedMessage) -> None:
+        assert parsed.bounce is not None
+        replies = session.scalars(
+            select(OutboundReply).where(
+                OutboundReply.header_message_id.in_(parsed.bounce.original_message_ids)
+            )
+        )
+        for reply in replies:
+            reply.status = "bounced"
+            reply.reason = f"{'hard' if parsed.bounce.hard else 'soft'} bounce {parsed.bounce.status}"
+
+
+class ThreadStage:
+    """Join a customer's reply to its case: our Message-ID first, then the SR number."""
+
+    name = "thread"
+
+    def run(self, item: WorkItem) -> None:
+        """Link the message to the case it answers and mark the case Updated."""
+        message = item.message
+        if message.kind not in (MessageKind.CUSTOMER, MessageKind.WEBFORM):
+            return
+        request = self._by_message_id(item) or self._by_subject(item)
+        if request is None:
+            return
+        message.kind = MessageKind.REPLY
+        message.service_request_id = request.id
+        if request.status != "Solved":
+            request.status = "Updated"
+        add_entry(item.session, request, "customer_message", mask_pii(message.new_text), message_id=message.id)
+
+    @staticmethod
+    def _by_message_id(item: WorkItem) -> ServiceRequest | None:
+        candidates = [item.message.in_reply_to, *reversed(item.message.references.split())]
+        for candidate in filter(None, candidates):
+            reply = item.session.scalar(
+                select(OutboundReply).where(OutboundReply.header_message_id == candidate)
+            )
+            if reply is not None and reply.service_request_id is not None:
+                return item.session.get(ServiceRequest, reply.service_request_id)
+        return None
+
+    @staticmethod
+    def _by_subject(item: WorkItem) -> ServiceRequest | None:
+        match = SR_SUBJECT_RE.search(item.message.subject)
+        if not match:
+            return None
+        request = item.session.scalar(select(ServiceRequest).where(ServiceRequest.number == match.group(1)))
+        sender = (item.message.reply_to or item.message.from_addr).lower()
+        if request is not None and request.customer_email.lower() == sender:
+            return request
+        return None
+
+
+class ExtractStage:
+    """Facts, PII kinds and language; web-form fields win over what the text suggests."""
+
+    name = "extract"
+
+    def run(self, item: WorkItem) -> None:
+        """Store the facts the router, templates and CCB notes need."""
+        message = item.message
+        facts = extract_facts(message.new_text or message.text)
+        facts.pii = extract_facts(message.text).pii if message.text != message.new_text else facts.pii
+        fields = message.form_fields or {}
+        account = re.sub(r"\D", "", fields.get("Account Number", ""))
+        if len(account) == 10:
+            facts.account_number = account
+        zip_field = re.sub(r"\D", "", fields.get("ZIP", ""))[:5]
+        if len(zip_field) == 5:
+            facts.zip = zip_field
+        if item.parsed is not None and item.parsed.preferred_lang:
+            facts.lang = item.parsed.preferred_lang
+        item.facts = facts
+        message.account_number = facts.account_number
+        message.zip = facts.zip
+        message.pii = facts.pii
+        message.lang = facts.lang
+        message.facts = facts.as_json()
+
+
+class ClassifyStage:
+    """The intent model's verdict on the new text, kept with its runners-up and model version."""
+
+    name = "classify"
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def run(self, item: WorkItem) -> None:
+        """Classify customer mail; automatic mail and broadcasts are not classified."""
+        message = item.message
+        if message.kind in UNCLASSIFIED_KINDS:
+            return
+        text = message.new_text or message.text or message.subject
+        prediction = self.services.model.predict(text)
+        item.prediction = prediction
+        item.session.add(
+            Classification(
+                message_id=message.id,
+                intent=prediction.intent,
+                confidence=prediction.confidence,
+                runners_up=[list(pair) for pair in prediction.runners_up],
+                model_version=self.services.model.version,
+            )
+        )
+        item.session.add(
+            Event(kind="classified", message_id=message.id, data={"intent": prediction.intent})
+        )
+
+
+class RouteStage:
+    """Apply the routing table and record which rule fired and why."""
+
+    name = "route"
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def run(self, item: WorkItem) -> None:
+        """Decide the action and queue; outage reports are checked against active outages."""
+        message = item.message
+        prediction = item.prediction
+        intent = prediction.intent if prediction else None
+        outage = None
+        if intent == "outage":
+            outage = find_active_outage(item.session, zip_code=message.zip, text=message.new_text)
+        facts = RouteFacts(
+            kind=message.kind,
+            intent=intent,
+            below_threshold=bool(prediction and not prediction.above_threshold),
+            in_active_outage=outage is not None,
+        )
+        decision = self.services.routing.decide(facts)
+        if decision.queue is None and message.service_request is not None:
+            decision = Decision(
+                decision.action, message.service_request.queue, decision.rule, decision.reason, decision.handling
+            )
+        item.decision = decision
+        message.action = decision.action
+        message.queue = decision.queue
+        message.rule = decision.rule
+        if message.kind not in UNCLASSIFIED_KINDS or not message.reason:
+            message.reason = decision.reason
+        if decision.action == "outage_link" and outage is not None:
+            message.outage_id = outage.id
+            message.outage = outage
+            item.session.add(Event(kind="outage_linked", message_id=message.id))
+
+
+class RespondStage:
+    """Carry out the decision: open the case, draft or queue the reply, draft the CCB note."""
+
+    name = "respond"
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def run(self, item: WorkItem) -> None:
+        """Act on the routing decision; automatic mail and triage get nothing sent."""
+        decision = item.decision
+        message = item.message
+        if decision is None or decision.handling is None or item.prediction is None:
+            return
+        if message.kind == MessageKind.REPLY:
+            return  # the case's agent answers a customer who wrote again
+        if decision.action not in ("auto_reply", "service_request", "human", "outage_link"):
+            return
+        intent = item.prediction.intent
+        handling = decision.handling
+        request = message.service_request
+        if decision.action == "service_request" and request is None:
+            request = open_service_request(
+                item.session,
+                intent=intent,
+                queue=decision.queue or handling.queue,
+                customer_email=message.reply_to or message.from_addr,
+                customer_name=self._customer_name(message),
+                account_number=message.account_number,
+                urgent=handling.urgent or bool(item.facts.urgency),
+                now=self.services.clock(),
+            )
+            message.service_request_id = request.id
+            message.service_request = request
+            add_entry(item.session, request, "customer_message", mask_pii(message.new_text), message_id=message.id)
+        if handling.reply != "none":
+            self._reply(item, intent, handling.reply, request)
+        if handling.ccb != "none":
+            draft_note(
+                item.session,
+                note_type=handling.ccb,
+                text=note_text(
+                    sr_number=request.number if request else None,
+                    customer_name=self._customer_name(message),
+                    verified=False,
+                    issue=intent.replace("_", " "),
+                    action=self._action_words(decision),
+                    next_step=f"{decision.queue} queue",
+                ),
+                account_number=message.account_number,
+                service_request_id=request.id if request else None,
+                message_id=message.id,
+            )
+
+    def _reply(self, item: WorkItem, intent: str, mode: str, request: ServiceRequest | None) -> None:
+        settings = self.services.settings
+        message = item.message
+        outage = message.outage if item.decision and item.decision.action == "outage_link" else None
+        body = self.services.renderer.render(
+            intent,
+            message.lang,
+            customer_name=self._customer_name(message),
+            sr_number=request.number if request else None,
+            outage=outage_context(outage) if outage else None,
+        )
+        send_now = (
+            mode == "auto" and settings.reply_mode == "auto" and intent not in settings.draft_intents
+        )
+        reply = enqueue_reply(
+            item.session,
+            message,
+            body=body,
+            template=intent,
+            lang=message.lang if message.lang in ("en", "es") else "en",
+            domain=settings.our_domain,
+            sr_number=request.number if request else None,
+            service_request_id=request.id if request else None,
+            send_now=send_now,
+        )
+        refusal = self._refusal(reply.to_addr)
+        if refusal:
+            reply.status = "suppressed"
+            reply.reason = refusal
+        if request is not None:
+            add_entry(item.session, request, "rule_response", body)
+
+    def _refusal(self, address: str) -> str | None:
+        """Why a reply to this address must not go out, or None (full loop protection: respond issue)."""
+        settings = self.services.settings
+        if not address or "@" not in address:
+            return "no usable reply address"
+        if settings.is_own_address(address):
+            return "recipient is one of our own addresses"
+        if address.split("@", 1)[0].lower() in settings.role_localparts:
+            return "recipient is a role address"
+        return None
+
+    @staticmethod
+    def _customer_name(message: Message) -> str:
+        fields = message.form_fields or {}
+        name = " ".join(filter(None, [fields.get("First Name", ""), fields.get("Last Name", "")]))
+        return (name or message.from_name or "").strip()
+
+    @staticmethod
+    def _action_words(decision: Decision) -> str:
+        return {
+            "auto_reply": "emailed standard reply",
+            "service_request": "SR opened, acknowledgement emailed",
+            "human": "routed to agent",
+            "outage_link": "linked to active outage, ETR emailed",
+        }[decision.action]

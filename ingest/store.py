@@ -1,0 +1,85 @@
+"""Storing raw messages exactly once: de-duplication by Message-ID (content hash when missing).
+
+Storing is the commit point of ingest: a message counts as received only once its raw bytes
+are committed, and only then may a mailbox mark or move it. Batches keep the round trips few.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ingest.parse import message_id_of
+from models import Event, Message, MessageStatus
+
+
+@dataclass
+class StoreReport:
+    """What a store run did; `eteam import --json` prints it."""
+
+    seen: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    stored_ids: list[int] = field(default_factory=list)
+
+    def add(self, other: StoreReport) -> None:
+        """Fold one batch's report into the running total."""
+        self.seen += other.seen
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.stored_ids.extend(other.stored_ids)
+
+
+def batched(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
+    """Split a stream into lists of at most `size`, so memory stays flat."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def store_batch(session: Session, batch: list[tuple[str, bytes]]) -> StoreReport:
+    """Insert the batch's new messages (one query to find the known ones); caller commits.
+
+    Duplicates inside the batch are caught too, so the same file listed twice stores once.
+    """
+    report = StoreReport(seen=len(batch))
+    keyed = [(message_id_of(raw), source, raw) for source, raw in batch]
+    wanted = {message_id for message_id, _, _ in keyed}
+    known = set(session.scalars(select(Message.message_id).where(Message.message_id.in_(wanted))))
+    new_rows: list[Message] = []
+    for message_id, source, raw in keyed:
+        if message_id in known:
+            report.duplicates += 1
+            continue
+        known.add(message_id)
+        new_rows.append(
+            Message(
+                message_id=message_id,
+                content_hash=hashlib.sha256(raw).hexdigest(),
+                source=source[:500],
+                raw=raw,
+                status=MessageStatus.RECEIVED,
+            )
+        )
+    session.add_all(new_rows)
+    session.flush()
+    session.add_all(Event(kind="received", message_id=row.id) for row in new_rows)
+    report.stored = len(new_rows)
+    report.stored_ids = [row.id for row in new_rows]
+    return report
+
+
+def store_stream(
+    session: Session, items: Iterable[tuple[str, bytes]], batch_size: int = 500
+) -> StoreReport:
+    """Store a stream of raw messages, committing each batch."""
+    total = StoreReport()
+    for batch in batched(items, batch_size):
+        total.add(store_batch(session, batch))
+        session.commit()
+    return total

@@ -1,0 +1,110 @@
+"""Service requests as Customer Connect keeps them: numbering, due times, thread entries.
+
+Numbers are `YYMMDD-NNNNNN` from a per-day counter bumped with one atomic UPDATE … RETURNING,
+so two workers on PostgreSQL never get the same number. Due times follow the Customer Bill of
+Rights: answered within 24 hours, moved to the next business day past weekends and City
+holidays.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models import Event, ServiceRequest, SrCounter, ThreadEntry
+
+LOS_ANGELES = ZoneInfo("America/Los_Angeles")
+END_OF_BUSINESS = time(17, 0)
+
+
+def next_sr_number(session: Session, now: datetime) -> str:
+    """Take the next number of the day; safe under concurrent creation."""
+    day = now.astimezone(LOS_ANGELES).strftime("%y%m%d")
+    bump = update(SrCounter).where(SrCounter.day == day).values(last=SrCounter.last + 1)
+    value = session.execute(bump.returning(SrCounter.last)).scalar_one_or_none()
+    if value is None:
+        try:
+            with session.begin_nested():
+                session.execute(insert(SrCounter).values(day=day, last=1))
+            value = 1
+        except IntegrityError:  # another worker created the day's row first
+            value = session.execute(bump.returning(SrCounter.last)).scalar_one()
+    return f"{day}-{value:06d}"
+
+
+@lru_cache(maxsize=8)
+def _holidays(year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("US", subdiv="CA", years=year)
+
+
+def is_business_day(day: date) -> bool:
+    """Monday to Friday and not a holiday (California's calendar stands in for the City's)."""
+    return day.weekday() < 5 and day not in _holidays(day.year)
+
+
+def due_time(created: datetime) -> datetime:
+    """24 hours after receipt; if that falls off a business day, the next business day's close."""
+    local = created.astimezone(LOS_ANGELES) + timedelta(hours=24)
+    if is_business_day(local.date()):
+        return local
+    day = local.date()
+    while not is_business_day(day):
+        day += timedelta(days=1)
+    return datetime.combine(day, END_OF_BUSINESS, tzinfo=LOS_ANGELES)
+
+
+def open_service_request(
+    session: Session,
+    *,
+    intent: str,
+    queue: str,
+    customer_email: str,
+    customer_name: str,
+    account_number: str | None,
+    urgent: bool,
+    now: datetime,
+) -> ServiceRequest:
+    """Create an Unresolved case with its number and due time, and record the event."""
+    request = ServiceRequest(
+        number=next_sr_number(session, now),
+        status="Unresolved",
+        intent=intent,
+        queue=queue,
+        customer_email=customer_email,
+        customer_name=customer_name,
+        account_number=account_number,
+        urgent=urgent,
+        created_at=now,
+        due_at=due_time(now),
+    )
+    session.add(request)
+    session.flush()
+    session.add(Event(kind="sr_opened", service_request_id=request.id, at=now))
+    return request
+
+
+def add_entry(
+    session: Session,
+    request: ServiceRequest,
+    entry_type: str,
+    body: str,
+    *,
+    message_id: int | None = None,
+    author: str = "system",
+) -> ThreadEntry:
+    """Append to a case's thread: customer_message, agent_response, rule_response, private_note."""
+    entry = ThreadEntry(
+        service_request_id=request.id,
+        entry_type=entry_type,
+        body=body,
+        message_id=message_id,
+        author=author,
+    )
+    session.add(entry)
+    return entry

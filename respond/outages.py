@@ -1,0 +1,74 @@
+"""Outage records from the outage desk's broadcasts, and finding the one a customer is in.
+
+An Active, Update or Restored broadcast updates one record by its Outage ID; an update for an
+unknown ID opens the record instead of being lost.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ingest.parse import OutageNotice
+from models import Outage
+
+WATER_WORDS = re.compile(r"(?i)\b(water|agua|pressure|presi[oó]n|faucet|tap|llave)\b")
+POWER_WORDS = re.compile(r"(?i)\b(power|electric\w*|lights?|luz|electricidad|energ[ií]a|apag[oó]n)\b")
+
+
+def record_broadcast(session: Session, notice: OutageNotice, now: datetime) -> Outage:
+    """Create or update the outage the broadcast names; fields it leaves out keep their value."""
+    outage = session.scalar(select(Outage).where(Outage.outage_ref == notice.outage_ref))
+    if outage is None:
+        outage = Outage(outage_ref=notice.outage_ref, created_at=now)
+        session.add(outage)
+    outage.status = notice.status or outage.status or "Active"
+    outage.service = notice.service or outage.service
+    outage.areas = notice.areas or outage.areas or []
+    outage.zips = notice.zips or outage.zips or []
+    outage.customers_affected = notice.customers_affected or outage.customers_affected
+    outage.cause = notice.cause or outage.cause
+    outage.started = notice.started or outage.started
+    outage.estimated_restoration = notice.estimated_restoration or outage.estimated_restoration
+    outage.updated_at = now
+    if outage.status == "Restored":
+        outage.restored_at = now
+    session.flush()
+    return outage
+
+
+def service_mentioned(text: str) -> str | None:
+    """Electric or Water when the text says which; None when it does not."""
+    water, power = bool(WATER_WORDS.search(text)), bool(POWER_WORDS.search(text))
+    if water != power:
+        return "Water" if water else "Electric"
+    return None
+
+
+def find_active_outage(session: Session, *, zip_code: str | None, text: str) -> Outage | None:
+    """The active outage covering the customer's ZIP or a named area, of the service they mean."""
+    service = service_mentioned(text)
+    lowered = text.lower()
+    for outage in session.scalars(select(Outage).where(Outage.status != "Restored").order_by(Outage.id)):
+        if service and outage.service and outage.service != service:
+            continue
+        if zip_code and zip_code in outage.zips:
+            return outage
+        if any(area and area.lower() in lowered for area in outage.areas):
+            return outage
+    return None
+
+
+def outage_context(outage: Outage) -> dict[str, str]:
+    """What templates may say about an outage."""
+    return {
+        "id": outage.outage_ref,
+        "service": outage.service,
+        "areas": ", ".join(outage.areas),
+        "cause": outage.cause,
+        "estimated_restoration": outage.estimated_restoration or "not yet known",
+        "status": outage.status,
+    }

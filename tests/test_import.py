@@ -1,0 +1,63 @@
+"""`eteam import` reads Maildir, mbox and .eml files and stores each message once."""
+
+import mailbox
+from pathlib import Path
+
+import pytest
+
+from eteam.settings import DEMO_MAILBOX, Settings
+from ingest.sources import iter_path
+from tests.cli_env import Eteam
+
+DEMO_COUNT = sum(1 for _ in iter_path(DEMO_MAILBOX))
+
+
+@pytest.fixture
+def eteam(monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path) -> Eteam:
+    return Eteam(monkeypatch, settings.database_url, settings.active_model_path, tmp_path / "var")
+
+
+def test_maildir_twice_stores_nothing_new(eteam: Eteam) -> None:
+    first = eteam.json("import", str(DEMO_MAILBOX), "--json")
+    assert first == {"seen": DEMO_COUNT, "stored": DEMO_COUNT, "duplicates": 0}
+    second = eteam.json("import", str(DEMO_MAILBOX), "--json")
+    assert second == {"seen": DEMO_COUNT, "stored": 0, "duplicates": DEMO_COUNT}
+    assert len(eteam.json_lines("messages", "--json")) == DEMO_COUNT
+
+
+def test_mbox_and_eml_files(eteam: Eteam, tmp_path: Path) -> None:
+    raws = [raw for _, raw in iter_path(DEMO_MAILBOX)][:5]
+    box = mailbox.mbox(tmp_path / "export.mbox")
+    for raw in raws[:3]:
+        box.add(raw)
+    box.flush()
+    box.close()
+    for index, raw in enumerate(raws[3:]):
+        (tmp_path / f"m{index}.eml").write_bytes(raw)
+    report = eteam.json(
+        "import", str(tmp_path / "export.mbox"), str(tmp_path / "m0.eml"), str(tmp_path / "m1.eml"), "--json"
+    )
+    assert report == {"seen": 5, "stored": 5, "duplicates": 0}
+    stored = {row["message_id"] for row in eteam.json_lines("messages", "--json")}
+    assert len(stored) == 5
+
+
+def test_mbox_round_trip_keeps_bytes(tmp_path: Path) -> None:
+    raw = b"From: a@b.example\nSubject: hi\nMessage-ID: <x@b.example>\n\nFrom the start\n>From quoted\n"
+    box = mailbox.mbox(tmp_path / "one.mbox")
+    box.add(raw)
+    box.close()
+    [(_, read_back)] = list(iter_path(tmp_path / "one.mbox"))
+    assert b"Message-ID: <x@b.example>" in read_back
+    assert b"From the start" in read_back
+
+
+def test_missing_path_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from eteam.cli import app
+
+    monkeypatch.setenv("ETEAM_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(app, ["import", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1
+    assert "no such file or folder" in result.output

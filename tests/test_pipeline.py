@@ -1,0 +1,92 @@
+"""The runner: steps in order, a failing step quarantines one message, nothing runs twice."""
+
+from datetime import datetime, timezone
+from email.parser import BytesHeaderParser
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from classify.model import IntentModel
+from eteam.pipeline import DEFAULT_STAGES, build_stages, process_pending
+from eteam.settings import DEMO_MAILBOX, Settings
+from eteam.stages import Services, WorkItem
+from ingest.sources import iter_path
+from ingest.store import store_stream
+from models import Event, Message
+from models.db import make_engine, make_session_factory
+from respond.render import Renderer
+from respond.routing import RoutingTable
+
+
+class Explode:
+    """A step that fails on messages whose subject mentions a keyword."""
+
+    name = "explode"
+
+    def run(self, item: WorkItem) -> None:
+        if "power" in item.message.subject.lower():
+            raise RuntimeError("boom on purpose")
+
+
+@pytest.fixture
+def services(settings: Settings) -> Services:
+    return Services(
+        settings=settings,
+        model=IntentModel.load(settings.active_model_path),
+        routing=RoutingTable.load(),
+        renderer=Renderer(),
+        clock=lambda: datetime(2026, 11, 24, 18, 0, tzinfo=timezone.utc),
+    )
+
+
+def subject_of(raw: bytes) -> str:
+    return str(BytesHeaderParser(policy=default).parsebytes(raw)["Subject"]).lower()
+
+
+def store_demo(settings: Settings) -> int:
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions() as session:
+        return store_stream(session, iter_path(DEMO_MAILBOX)).stored
+
+
+def test_unknown_stage_is_refused(services: Services) -> None:
+    with pytest.raises(ValueError, match="unknown pipeline stage"):
+        build_stages(services, ("parse", "teleport"))
+
+
+def test_failing_step_quarantines_and_run_goes_on(settings: Settings, services: Services) -> None:
+    stored = store_demo(settings)
+    stages = build_stages(services)
+    stages.insert(1, Explode())
+    sessions = make_session_factory(make_engine(settings.database_url))
+    report = process_pending(sessions, stages)
+    assert report.processed + report.quarantined == stored
+    assert report.quarantined >= 1
+    with sessions() as session:
+        quarantined = session.scalars(select(Message).where(Message.status == "quarantined")).all()
+        assert quarantined and all("power" in subject_of(m.raw) for m in quarantined)
+        for message in quarantined:
+            assert message.quarantine_stage == "explode"
+            assert message.reason == "explode: RuntimeError: boom on purpose"
+            assert message.raw  # kept whole, recoverable
+            assert message.classifications == []  # the savepoint undid the half-done work
+        events = session.scalars(select(Event).where(Event.kind == "quarantined")).all()
+        assert len(events) == len(quarantined)
+
+
+def test_rerun_processes_nothing_twice(settings: Settings, services: Services) -> None:
+    store_demo(settings)
+    sessions = make_session_factory(make_engine(settings.database_url))
+    first = process_pending(sessions, build_stages(services))
+    second = process_pending(sessions, build_stages(services))
+    assert first.processed > 0
+    assert (second.processed, second.quarantined) == (0, 0)
+    with sessions() as session:
+        classified = session.scalars(select(Event).where(Event.kind == "classified")).all()
+        assert len({e.message_id for e in classified}) == len(classified)
+
+
+def test_default_order_is_data() -> None:
+    assert DEFAULT_STAGES == ("parse", "thread", "extract", "classify", "route", "respond")
