@@ -17,21 +17,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from classify.data import LabelledDataError, bundled_paths, read_csv, read_many
-from classify.model import IntentModel, ModelFileError, evaluate
+from classify.data import bundled_paths, read_many
+from classify.model import IntentModel
+from eteam.cli_support import console, err_console, fail, sessions_for, settings_of
 from eteam.messages import message_rows
+from eteam.model_commands import classify, evaluate_, train
 from eteam.pipeline import build_stages, process_pending
+from eteam.send_command import ccb_export, send
 from eteam.settings import DEMO_MAILBOX, Settings, load_settings
 from eteam.stages import Services
 from ingest.sources import UnknownSourceError, iter_paths
 from ingest.store import store_stream
-from models import Message, OutboundReply, ServiceRequest
-from models.db import make_engine, make_session_factory, upgrade
+from models import OutboundReply, ServiceRequest
+from models.db import upgrade
 from respond.render import Renderer
 from respond.routing import RoutingTable
 
@@ -40,24 +42,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    settings = ctx.obj
-    assert isinstance(settings, Settings)
-    return settings
-
-
-def _sessions(settings: Settings) -> sessionmaker[Session]:
-    return make_session_factory(make_engine(settings.database_url))
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=1)
+_settings = settings_of
+_sessions = sessions_for
+_fail = fail
 
 
 @app.callback()
@@ -267,93 +257,18 @@ def dashboard(ctx: typer.Context) -> None:
     _start_dashboard(_settings(ctx))
 
 
-@app.command()
-def train(
-    ctx: typer.Context,
-    data: Annotated[list[Path] | None, typer.Option(help="CSV with text,label columns (repeatable)")] = None,
-    out: Annotated[Path | None, typer.Option(help="where to write the model (default: the active model)")] = None,
-    oos_label: Annotated[str | None, typer.Option(help="label meaning out of scope")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print held-out metrics as JSON")] = False,
-) -> None:
-    """Train the intent model (bundled corpus by default) and save it with its thresholds.
+app.command()(train)
+app.command("evaluate")(evaluate_)
+app.command()(classify)
+app.command()(send)
 
-    Example: eteam train --data my_labels.csv --out var/candidate.skops
-    """
-    settings = _settings(ctx)
-    try:
-        labelled = read_many(data or bundled_paths())
-    except (LabelledDataError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from exc
-    model = IntentModel.train(labelled.texts, labelled.labels, oos_label=oos_label)
-    target = out or settings.active_model_path
-    model.save(target)
-    if as_json:
-        print(json.dumps({"model": str(target), "version": model.version, **model.meta.metrics}))
-    else:
-        metrics = model.meta.metrics
-        console.print(
-            f"Saved {target} ({model.version}): held-out accuracy {metrics['accuracy']:.3f}, "
-            f"macro-F1 {metrics['macro_f1']:.3f}, coverage {metrics['coverage']:.3f} "
-            f"at {metrics['accuracy_at_threshold']:.3f} accuracy."
-        )
-
-
-@app.command("evaluate")
-def evaluate_(
-    ctx: typer.Context,
-    data: Annotated[Path, typer.Option(help="CSV with text,label columns")],
-    model_path: Annotated[Path | None, typer.Option("--model", help="model file (default: active)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
-) -> None:
-    """Measure a model on labelled data: accuracy, macro-F1, per label, coverage at threshold.
-
-    Example: eteam evaluate --data ../shared/corpora/dev_intents.csv --json
-    """
-    settings = _settings(ctx)
-    try:
-        model = IntentModel.load(model_path or settings.active_model_path)
-        labelled = read_csv(data)
-    except (ModelFileError, LabelledDataError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from exc
-    report = evaluate(model, labelled.texts, labelled.labels)
-    if as_json:
-        print(json.dumps(report))
-    else:
-        console.print(
-            f"n={report['n']} accuracy {report['accuracy']:.3f} macro-F1 {report['macro_f1']:.3f} "
-            f"coverage {report['coverage']:.3f} accuracy@threshold {report['accuracy_at_threshold']:.3f}"
-        )
-
-
-@app.command()
-def classify(
-    ctx: typer.Context,
-    text: Annotated[str, typer.Argument(help="the customer's text")],
-    as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
-) -> None:
-    """Show the intent, confidence and runners-up for one text.
-
-    Example: eteam classify "My bill doubled this month, can someone check it?"
-    """
-    settings = _settings(ctx)
-    try:
-        model = IntentModel.load(settings.active_model_path)
-    except ModelFileError as exc:
-        raise _fail(str(exc)) from exc
-    verdict = model.predict(text)
-    result = {
-        "intent": verdict.intent,
-        "confidence": round(verdict.confidence, 4),
-        "above_threshold": verdict.above_threshold,
-        "runners_up": [[label, round(p, 4)] for label, p in verdict.runners_up],
-    }
-    if as_json:
-        print(json.dumps(result))
-    else:
-        console.print(
-            f"{verdict.intent} ({verdict.confidence:.2f}{'' if verdict.above_threshold else ', below threshold'})"
-            f"; then {', '.join(f'{label} {p:.2f}' for label, p in verdict.runners_up)}"
-        )
+ccb_app = typer.Typer(
+    help="The CCB notes outbox: export pending notes for upload.\n\n"
+    "Example: eteam ccb export --date 2026-11-24 --out ccb-2026-11-24.csv",
+    no_args_is_help=True,
+)
+ccb_app.command("export")(ccb_export)
+app.add_typer(ccb_app, name="ccb")
 
 
 if __name__ == "__main__":

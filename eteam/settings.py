@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     model_path: Path | None = None
     reply_mode: Literal["auto", "draft"] = "auto"
     draft_intents: list[str] = Field(default_factory=list)
+    restoration_notices: bool = True
     attachment_store_limit: int = 5 * 1024 * 1024
     mailboxes: list[MailboxSettings] = Field(default_factory=list)
     dashboard_host: str = "127.0.0.1"

@@ -29,17 +29,26 @@ from models import (
     Message,
     MessageKind,
     OutboundReply,
+    Outage,
     ServiceRequest,
 )
 from respond.cases import add_entry, open_service_request
 from respond.ccb import draft_note, note_text
-from respond.outages import find_active_outage, outage_context, record_broadcast
+from respond.loop_guard import refusal
+from respond.outages import find_active_outage, outage_context, record_broadcast, restoration_recipients
 from respond.outbox import enqueue_reply
 from respond.render import Renderer
 from respond.routing import Decision, RouteFacts, RoutingTable
 
 SR_SUBJECT_RE = re.compile(r"\[SR (\d{6}-\d{6})\]")
 UNCLASSIFIED_KINDS = frozenset({MessageKind.AUTO, MessageKind.BOUNCE, MessageKind.OUTAGE_BROADCAST})
+
+
+def customer_name(message: Message) -> str:
+    """The name to greet: the web form's First and Last Name, else the From display name."""
+    fields = message.form_fields or {}
+    name = " ".join(filter(None, [fields.get("First Name", ""), fields.get("Last Name", "")]))
+    return (name or message.from_name or "").strip()
 
 
 @dataclass
@@ -63,6 +72,50 @@ class WorkItem:
     facts: Facts = field(default_factory=Facts)
     prediction: Prediction | None = None
     decision: Decision | None = None
+
+
+def queue_reply(
+    session: Session,
+    services: Services,
+    message: Message,
+    *,
+    body: str,
+    template: str,
+    request: ServiceRequest | None,
+    send_now: bool,
+) -> OutboundReply:
+    """Put a reply in the outbox, then let loop protection veto it before anyone can send it.
+
+    A vetoed reply stays in the outbox as `suppressed` with its reason, and the case history
+    says why the customer was not answered.
+    """
+    settings = services.settings
+    reply = enqueue_reply(
+        session,
+        message,
+        body=body,
+        template=template,
+        lang=message.lang if message.lang in ("en", "es") else "en",
+        domain=settings.our_domain,
+        sr_number=request.number if request else None,
+        service_request_id=request.id if request else None,
+        send_now=send_now,
+    )
+    reason = refusal(
+        session,
+        settings,
+        reply.to_addr,
+        service_request_id=reply.service_request_id,
+        now=services.clock(),
+        automatic=reply.auto_submitted,
+        before_id=reply.id,
+    )
+    if reason:
+        reply.status = "suppressed"
+        reply.reason = reason
+        if request is not None:
+            add_entry(session, request, "private_note", f"Reply not sent: {reason}")
+    return reply
 
 
 class Stage(Protocol):
@@ -114,8 +167,28 @@ class ParseStage:
         if parsed.outage is not None:
             outage = record_broadcast(item.session, parsed.outage, self.services.clock())
             message.outage_id = outage.id
+            if outage.status == "Restored" and self.services.settings.restoration_notices:
+                self._notify_restoration(item.session, outage)
         if parsed.bounce is not None and parsed.bounce.original_message_ids:
             self._mark_bounced(item.session, parsed)
+
+    def _notify_restoration(self, session: Session, outage: Outage) -> None:
+        """Queue one restoration notice for each customer linked to the outage."""
+        settings = self.services.settings
+        context = outage_context(outage)
+        for report in restoration_recipients(session, outage):
+            body = self.services.renderer.render(
+                "restoration_notice", report.lang, customer_name=customer_name(report), outage=context
+            )
+            queue_reply(
+                session,
+                self.services,
+                report,
+                body=body,
+                template="restoration_notice",
+                request=report.service_request,
+                send_now=settings.reply_mode == "auto",
+            )
 
     def _mark_bounced(self, session: Session, parsed: ParsedMessage) -> None:
         assert parsed.bounce is not None
@@ -294,7 +367,7 @@ class RespondStage:
                 intent=intent,
                 queue=decision.queue or handling.queue,
                 customer_email=message.reply_to or message.from_addr,
-                customer_name=self._customer_name(message),
+                customer_name=customer_name(message),
                 account_number=message.account_number,
                 urgent=handling.urgent or bool(item.facts.urgency),
                 now=self.services.clock(),
@@ -310,7 +383,7 @@ class RespondStage:
                 note_type=handling.ccb,
                 text=note_text(
                     sr_number=request.number if request else None,
-                    customer_name=self._customer_name(message),
+                    customer_name=customer_name(message),
                     verified=False,
                     issue=intent.replace("_", " "),
                     action=self._action_words(decision),
@@ -328,47 +401,24 @@ class RespondStage:
         body = self.services.renderer.render(
             intent,
             message.lang,
-            customer_name=self._customer_name(message),
+            customer_name=customer_name(message),
             sr_number=request.number if request else None,
             outage=outage_context(outage) if outage else None,
         )
         send_now = (
             mode == "auto" and settings.reply_mode == "auto" and intent not in settings.draft_intents
         )
-        reply = enqueue_reply(
+        queue_reply(
             item.session,
+            self.services,
             message,
             body=body,
             template=intent,
-            lang=message.lang if message.lang in ("en", "es") else "en",
-            domain=settings.our_domain,
-            sr_number=request.number if request else None,
-            service_request_id=request.id if request else None,
+            request=request,
             send_now=send_now,
         )
-        refusal = self._refusal(reply.to_addr)
-        if refusal:
-            reply.status = "suppressed"
-            reply.reason = refusal
         if request is not None:
             add_entry(item.session, request, "rule_response", body)
-
-    def _refusal(self, address: str) -> str | None:
-        """Why a reply to this address must not go out, or None (full loop protection: respond issue)."""
-        settings = self.services.settings
-        if not address or "@" not in address:
-            return "no usable reply address"
-        if settings.is_own_address(address):
-            return "recipient is one of our own addresses"
-        if address.split("@", 1)[0].lower() in settings.role_localparts:
-            return "recipient is a role address"
-        return None
-
-    @staticmethod
-    def _customer_name(message: Message) -> str:
-        fields = message.form_fields or {}
-        name = " ".join(filter(None, [fields.get("First Name", ""), fields.get("Last Name", "")]))
-        return (name or message.from_name or "").strip()
 
     @staticmethod
     def _action_words(decision: Decision) -> str:

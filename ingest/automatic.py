@@ -29,9 +29,15 @@ NO_ROUTE_STATUS = "5.4.4"
 
 _DAEMON_SENDER = re.compile(r"\b(mailer-daemon|post_?master)\b", re.IGNORECASE)
 _REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status")
-_HEADER_TYPES = ("text/rfc822-headers", "message/rfc822-headers", "message/global-headers")
+_HEADER_TYPES = (
+    "text/rfc822-headers",
+    "message/rfc822-headers",
+    "message/global-headers",
+)
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-_MESSAGE_ID_LINE = re.compile(rb"^[ \t>]*Message-ID:[ \t]*(<[^<>\s]{1,500}>)", re.IGNORECASE | re.MULTILINE)
+_MESSAGE_ID_LINE = re.compile(
+    rb"^[ \t>]*Message-ID:[ \t]*(<[^<>\s]{1,500}>)", re.IGNORECASE | re.MULTILINE
+)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|returned mail|mail delivery (?:failed|failure|subsystem)|failure notice"
     r"|delivery (?:status notification|failure|failed|has failed|problem|notification)|failed delivery"
@@ -40,10 +46,11 @@ _BOUNCE_SUBJECT = re.compile(
     r"|unzustellbar|no se pudo entregar|no entregado|delayed mail|message delayed|delivery delayed",
     re.IGNORECASE,
 )
+# Only the fixed prefixes that mail clients put before a colon: a customer's own subject
+# ("Absence of water pressure", "On vacation, stop service") must never look automatic.
 _AUTOREPLY_SUBJECT = re.compile(
     r"^\s*(?:automatic reply|auto[- ]?reply|auto[- ]?response|autorespons|out of (?:the )?office"
-    r"|respuesta autom[aá]tica|fuera de la oficina|r[ée]ponse automatique|absence|abwesenheit"
-    r"|automatische antwort|away from (?:the )?office|vacation reply|on vacation)\b",
+    r"|respuesta autom[aá]tica|r[ée]ponse automatique|abwesenheitsnotiz|automatische antwort)\s*:",
     re.IGNORECASE,
 )
 _BAD_ADDRESS_TEXT = re.compile(
@@ -69,8 +76,12 @@ _RETURNED_MESSAGE = re.compile(
 )
 _FAILURE_ACTIONS = ("failed", "delayed")
 _SUCCESS_ACTIONS = ("deliver", "relayed", "expanded")
-_ROLE_SENDER = re.compile(r"^(?:no-?reply|do-?not-?reply|mailer-daemon|post_?master)@", re.IGNORECASE)
+_ROLE_SENDER = re.compile(
+    r"^(?:no-?reply|do-?not-?reply|mailer-daemon|post_?master)@", re.IGNORECASE
+)
 
+# flufl.bounce logs a traceback when one of its detectors trips on odd mail; that is
+# handled here, so without an application handler it must not reach stderr as "last resort".
 logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
 
 
@@ -111,16 +122,21 @@ def _blocks(part: Message) -> list[Message]:
     raw = part.get_payload(decode=True)
     text = decode_bytes(raw, "utf-8")[0] if isinstance(raw, bytes) else str(payload)
     parser = HeaderParser(policy=policy.compat32)
-    return [parser.parsestr(chunk.strip() + "\n") for chunk in re.split(r"\r?\n[ \t]*\r?\n", text) if chunk.strip()]
+    return [
+        parser.parsestr(chunk.strip() + "\n")
+        for chunk in re.split(r"\r?\n[ \t]*\r?\n", text)
+        if chunk.strip()
+    ]
 
 
 def _field(block: Message, name: str) -> str:
+    """One DSN field, unfolded; "" when absent."""
     value = block.get(name)
     return re.sub(r"\s+", " ", str(value)).strip() if value is not None else ""
 
 
 def _address(value: str) -> str:
-    """"rfc822; <User@Example.com>" -> "User@Example.com"."""
+    """ "rfc822; <User@Example.com>" -> "User@Example.com"."""
     return value.split(";", 1)[-1].strip().strip("<>").strip()
 
 
@@ -132,7 +148,9 @@ def _delivery_report(msg: Message) -> _Report | None:
             continue
         report = report or _Report([], [], [], "")
         for block in _blocks(part):
-            recipient = _address(_field(block, "Final-Recipient") or _field(block, "Original-Recipient"))
+            recipient = _address(
+                _field(block, "Final-Recipient") or _field(block, "Original-Recipient")
+            )
             action = _field(block, "Action").lower()
             status = _STATUS.search(_field(block, "Status"))
             if not (recipient or action):
@@ -156,9 +174,21 @@ def _original_message_ids(msg: Message, raw_body: bytes) -> list[str]:
                 found.append(str(inner[0].get("Message-ID", "")))
         elif ctype in _HEADER_TYPES:
             data = part.get_payload(decode=True)
-            text = decode_bytes(data, None)[0] if isinstance(data, bytes) else str(part.get_payload())
-            found.append(str(HeaderParser(policy=policy.compat32).parsestr(text.lstrip()).get("Message-ID", "")))
-    found += [match.decode("ascii", "replace") for match in _MESSAGE_ID_LINE.findall(raw_body)]
+            text = (
+                decode_bytes(data, None)[0]
+                if isinstance(data, bytes)
+                else str(part.get_payload())
+            )
+            found.append(
+                str(
+                    HeaderParser(policy=policy.compat32)
+                    .parsestr(text.lstrip())
+                    .get("Message-ID", "")
+                )
+            )
+    found += [
+        match.decode("ascii", "replace") for match in _MESSAGE_ID_LINE.findall(raw_body)
+    ]
     ids: list[str] = []
     for value in found:
         match = re.search(r"<[^<>\s]+>", value)
@@ -173,14 +203,23 @@ def _flufl_recipients(msg: Message) -> list[str]:
         temporary, permanent = all_failures(msg)
     except Exception:  # noqa: BLE001 - a detector tripping on odd mail must not stop ingest
         return []
-    addresses = {a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a) for a in temporary | permanent}
+    addresses = {
+        a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a)
+        for a in temporary | permanent
+    }
     return sorted(a.strip("<>") for a in addresses if "@" in a)
 
 
 def _status_from_text(text: str) -> str:
     """An enhanced status code quoted in a bounce's prose ("550 5.1.1 <x@y>: user unknown")."""
-    codes = [match.group(0) for match in _STATUS.finditer(text[:20_000]) if match.group(1) in "45"]
-    return next((code for code in codes if code.startswith("5")), codes[0] if codes else "")
+    codes = [
+        match.group(0)
+        for match in _STATUS.finditer(text[:20_000])
+        if match.group(1) in "45"
+    ]
+    return next(
+        (code for code in codes if code.startswith("5")), codes[0] if codes else ""
+    )
 
 
 def _notice(text: str) -> str:
@@ -201,19 +240,29 @@ def _is_hard(status: str, diagnostic: str) -> bool:
     if _PASSING_TROUBLE_TEXT.search(diagnostic):
         return False
     klass, subject, detail = (status.split(".") + ["", "", ""])[:3]
-    if status == NO_ROUTE_STATUS or (klass == "5" and subject == "1" and detail not in NOT_RECIPIENT_ADDRESS_DETAILS):
+    if status == NO_ROUTE_STATUS or (
+        klass == "5" and subject == "1" and detail not in NOT_RECIPIENT_ADDRESS_DETAILS
+    ):
         return True
     return bool(_BAD_ADDRESS_TEXT.search(diagnostic))
 
 
-def _bounce(msg: Message, report: _Report | None, text: str, raw_body: bytes) -> BounceInfo:
+def _bounce(
+    msg: Message, report: _Report | None, text: str, raw_body: bytes
+) -> BounceInfo:
     """Bounce details from the DSN when there is one, else from flufl.bounce and the prose."""
     recipients: list[str] = []
     status = ""
     detail = _notice(text)
     if report is not None:
-        failed = [s for a, s in zip(report.actions, report.statuses) if a in _FAILURE_ACTIONS or not a]
-        status = next((s for s in failed if s.startswith("5")), next((s for s in failed if s), ""))
+        failed = [
+            s
+            for a, s in zip(report.actions, report.statuses)
+            if a in _FAILURE_ACTIONS or not a
+        ]
+        status = next(
+            (s for s in failed if s.startswith("5")), next((s for s in failed if s), "")
+        )
         recipients = list(report.recipients)
         detail = f"{report.diagnostics}\n{detail}"
     if not recipients:
@@ -235,7 +284,11 @@ def _daemon_reason(from_header: str) -> str | None:
     match = _DAEMON_SENDER.search(from_header)
     if match is None:
         return None
-    return "MAILER-DAEMON sender" if match.group(1).lower() == "mailer-daemon" else "postmaster sender"
+    return (
+        "MAILER-DAEMON sender"
+        if match.group(1).lower() == "mailer-daemon"
+        else "postmaster sender"
+    )
 
 
 def header_reason(headers: dict[str, str], subject: str) -> str | None:
@@ -254,7 +307,10 @@ def header_reason(headers: dict[str, str], subject: str) -> str | None:
         return "List-Id (mailing list)"
     if headers.get("List-Unsubscribe"):
         return "List-Unsubscribe (bulk mail)"
-    if "Return-Path" in headers and headers["Return-Path"].strip().strip("<>").strip() == "":
+    if (
+        "Return-Path" in headers
+        and headers["Return-Path"].strip().strip("<>").strip() == ""
+    ):
         return "empty Return-Path"
     daemon = _daemon_reason(headers.get("From", ""))
     if daemon:
@@ -265,6 +321,7 @@ def header_reason(headers: dict[str, str], subject: str) -> str | None:
 
 
 def _report_type(msg: Message) -> str:
+    """The report-type of a multipart/report ("delivery-status", "feedback-report", ...)."""
     if msg.get_content_type() != "multipart/report":
         return ""
     try:
@@ -274,7 +331,12 @@ def _report_type(msg: Message) -> str:
 
 
 def classify_automatic(
-    msg: Message, headers: dict[str, str], from_addr: str, subject: str, text: str, raw_body: bytes
+    msg: Message,
+    headers: dict[str, str],
+    from_addr: str,
+    subject: str,
+    text: str,
+    raw_body: bytes,
 ) -> Verdict | None:
     """Decide whether a message is a bounce, other automatic mail, or (None) written by a person."""
     report = _delivery_report(msg)
@@ -282,18 +344,30 @@ def classify_automatic(
     report_type = _report_type(msg)
     if report is not None:
         if report.actions and all(
-            action.startswith(_SUCCESS_ACTIONS) or (not action and status.startswith("2."))
+            action.startswith(_SUCCESS_ACTIONS)
+            or (not action and status.startswith("2."))
             for action, status in zip(report.actions, report.statuses)
         ):
             return Verdict("auto", "delivery-status report (delivered)")
-        return Verdict("bounce", "delivery-status report", _bounce(msg, report, text, raw_body))
+        return Verdict(
+            "bounce", "delivery-status report", _bounce(msg, report, text, raw_body)
+        )
     if report_type == "feedback-report":
         return Verdict("auto", "abuse feedback report (ARF)")
     if report_type == "disposition-notification":
         return Verdict("auto", "disposition notification (read receipt)")
-    bounce_words = _BOUNCE_SUBJECT.search(subject) or _BOUNCE_SUBJECT.search(text[:3000])
+    bounce_words = _BOUNCE_SUBJECT.search(subject) or _BOUNCE_SUBJECT.search(
+        text[:3000]
+    )
     if _daemon_reason(headers.get("From", "")) or (
-        bounce_words and (reason is not None or _ROLE_SENDER.match(from_addr) or _flufl_recipients(msg))
+        bounce_words
+        and (
+            reason is not None
+            or _ROLE_SENDER.match(from_addr)
+            or _flufl_recipients(msg)
+        )
     ):
-        return Verdict("bounce", reason or "bounce notice", _bounce(msg, None, text, raw_body))
+        return Verdict(
+            "bounce", reason or "bounce notice", _bounce(msg, None, text, raw_body)
+        )
     return Verdict("auto", reason) if reason is not None else None

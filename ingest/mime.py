@@ -18,7 +18,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header
 from email.message import Message
@@ -30,9 +30,12 @@ import html2text
 
 #: Longest header value kept; longer values are junk or attacks, not information.
 HEADER_LIMIT = 2000
-#: HTML beyond this is cut before conversion: html.parser and html2text are linear but pure
-#: Python (about 10 us a token), so this bounds hostile HTML to well under a second.
-HTML_LIMIT = 256 * 1024
+#: HTML beyond this is not read at all.
+RAW_HTML_LIMIT = 1024 * 1024
+#: Cleaned HTML (no attributes, scripts or styles) beyond this is not converted:
+#: html.parser and html2text are linear but pure Python (5-10 us a token), so this bounds
+#: hostile HTML to well under a second while holding some 60 KB of ordinary mail's text.
+HTML_LIMIT = 128 * 1024
 #: Element nesting beyond this adds no meaning and makes HTML parsers quadratic.
 HTML_DEPTH_LIMIT = 64
 #: Blockquote nesting beyond this would multiply "> " prefixes in the text output.
@@ -44,10 +47,27 @@ WESTERN_CHARSET = "cp1252"
 
 # Charsets that decode any byte sequence, so a successful decode proves nothing: text
 # labelled with them that is valid UTF-8 was almost certainly UTF-8.
-_PERMISSIVE_CODECS = {codecs.lookup(name).name for name in ("ascii", "latin-1", "iso-8859-15", "cp1252")}
+_PERMISSIVE_CODECS = {
+    codecs.lookup(name).name for name in ("ascii", "latin-1", "iso-8859-15", "cp1252")
+}
 _UTF8 = codecs.lookup("utf-8").name
 _VOID_ELEMENTS = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    ]
 )
 # Comments, scripts and styles say nothing to a reader; an unclosed one runs to the end, as
 # in a browser (and one pass stays linear). A title is dropped only when closed.
@@ -60,6 +80,7 @@ _DROPPED_HTML = re.compile(
 # the rest of the document for each one (quadratic), so it is escaped as text.
 _STRAY_LT = re.compile(r"<(?![a-zA-Z/!?][^<>]*+>)")
 _PARTIAL_TAG = re.compile(r"<[^<>]*\Z")
+_ENTITY_RUN = re.compile(r"(?:&#?\w{0,10};?\s*){32,}")
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*+)([^<>]*+)>")
 _BODY_TYPES = ("text/plain", "text/html")
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -107,7 +128,11 @@ def raw_header_values(msg: Message, name: str) -> list[str]:
     is superlinear on huge address lists, and nothing past the cut is kept anyway.
     """
     wanted = name.lower()
-    return [str(value)[: 4 * HEADER_LIMIT] for key, value in msg.raw_items() if key.lower() == wanted]
+    return [
+        str(value)[: 4 * HEADER_LIMIT]
+        for key, value in msg.raw_items()
+        if key.lower() == wanted
+    ]
 
 
 def _decode_header_by_hand(raw: str) -> str:
@@ -123,6 +148,7 @@ def _decode_header_by_hand(raw: str) -> str:
 
 
 def _unfold(value: str) -> str:
+    """One line from a folded header (RFC 5322 continuation lines)."""
     return re.sub(r"\r?\n[ \t]*", " ", value).strip()
 
 
@@ -180,10 +206,11 @@ def header_date(msg: Message) -> datetime | None:
         value = parsedate_to_datetime(_unfold(values[0]))
     except Exception:  # noqa: BLE001 - unparseable or out-of-range dates are simply unknown
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _codec_name(charset: str | None) -> str | None:
+    """Python's name for a declared charset; None when missing or unknown (then it is guessed)."""
     if not charset:
         return None
     try:
@@ -202,8 +229,13 @@ def _guess_charset(sample: bytes) -> str:
     best = results.best()
     if best is None:
         return WESTERN_CHARSET
-    western = next((match for match in results if match.encoding == WESTERN_CHARSET), None)
-    if western is not None and (western.chaos, -western.coherence) <= (best.chaos, -best.coherence):
+    western = next(
+        (match for match in results if match.encoding == WESTERN_CHARSET), None
+    )
+    if western is not None and (western.chaos, -western.coherence) <= (
+        best.chaos,
+        -best.coherence,
+    ):
         return WESTERN_CHARSET
     return best.encoding
 
@@ -240,34 +272,41 @@ def _cut(html: str, limit: int) -> str:
 
 
 def bound_html(html: str) -> str:
-    """Cut HTML down to what is safe to parse: size-capped, no scripts, bounded nesting.
+    """Cut HTML down to what is safe and quick to parse: the meaning, under hard bounds.
 
-    Deeply nested markup makes HTML5 tree builders quadratic and multiplies quote and
-    list prefixes in the text output; tags past the depth limits are dropped (their text
-    is kept). One linear pass over the tags.
+    Comments, scripts and styles go; tags lose their attributes (nothing downstream reads
+    them, and Outlook's inline styles are most of its bytes); tags past the nesting limits
+    go (their text stays), since deep nesting makes HTML5 tree builders quadratic and
+    multiplies "> " prefixes; long runs of entities collapse to a space. Linear passes.
     """
-    html = _STRAY_LT.sub("&lt;", _DROPPED_HTML.sub(" ", _cut(html, 2 * HTML_LIMIT)))
+    html = _cut(html, RAW_HTML_LIMIT)
+    html = _ENTITY_RUN.sub(" ", _STRAY_LT.sub("&lt;", _DROPPED_HTML.sub(" ", html)))
     depth = quote_depth = 0
-    kept: list[str] = []
+    pieces: list[str] = []
     last = 0
     for match in _TAG.finditer(html):
-        closing, tag = match.group(1) == "/", match.group(2).lower()
+        pieces.append(html[last : match.start()])
+        last = match.end()
+        closing, tag = match.group(1), match.group(2).lower()
         if tag in _VOID_ELEMENTS or match.group(3).endswith("/"):
+            pieces.append(f"<{tag}>")
             continue
         if closing:
-            drop = depth > HTML_DEPTH_LIMIT or (tag == "blockquote" and quote_depth > BLOCKQUOTE_DEPTH_LIMIT)
+            keep = depth <= HTML_DEPTH_LIMIT and (
+                tag != "blockquote" or quote_depth <= BLOCKQUOTE_DEPTH_LIMIT
+            )
             depth = max(depth - 1, 0)
-            if tag == "blockquote":
-                quote_depth = max(quote_depth - 1, 0)
+            quote_depth = max(quote_depth - (tag == "blockquote"), 0)
         else:
             depth += 1
             quote_depth += tag == "blockquote"
-            drop = depth > HTML_DEPTH_LIMIT or (tag == "blockquote" and quote_depth > BLOCKQUOTE_DEPTH_LIMIT)
-        if drop:
-            kept.append(html[last : match.start()])
-            last = match.end()
-    kept.append(html[last:])
-    return _cut("".join(kept), HTML_LIMIT)
+            keep = depth <= HTML_DEPTH_LIMIT and (
+                tag != "blockquote" or quote_depth <= BLOCKQUOTE_DEPTH_LIMIT
+            )
+        if keep:
+            pieces.append(f"<{closing}{tag}>")
+    pieces.append(html[last:])
+    return _cut("".join(pieces), HTML_LIMIT)
 
 
 def html_to_text(html: str) -> str:
@@ -292,6 +331,7 @@ def html_to_text(html: str) -> str:
 
 
 def _filename(part: Message) -> str:
+    """An attachment's name, "" when its (RFC 2231) parameters are broken."""
     try:
         return clean_text(str(part.get_filename() or ""))[:500]
     except Exception:  # noqa: BLE001 - broken RFC 2231 parameters: no usable name
@@ -299,11 +339,17 @@ def _filename(part: Message) -> str:
 
 
 def _is_attachment(part: Message) -> bool:
-    disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
-    return disposition == "attachment" or (bool(_filename(part)) and disposition != "inline")
+    """A text part the sender attached (a .txt or .html file) rather than wrote as the body."""
+    disposition = (
+        str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    )
+    return disposition == "attachment" or (
+        bool(_filename(part)) and disposition != "inline"
+    )
 
 
 def _part_bytes(part: Message) -> bytes:
+    """A part's decoded bytes; an attached message is serialized back to bytes."""
     if part.get_content_type() == "message/rfc822" or part.is_multipart():
         inner = part.get_payload()
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
@@ -314,6 +360,7 @@ def _part_bytes(part: Message) -> bytes:
 
 
 def _attachment(part: Message, limit: int) -> AttachmentInfo:
+    """Metadata always; the bytes only up to the store limit (the raw message keeps them all)."""
     data = _part_bytes(part)
     return AttachmentInfo(
         filename=_filename(part),
@@ -324,6 +371,7 @@ def _attachment(part: Message, limit: int) -> AttachmentInfo:
 
 
 def _leaf_text(part: Message, body: Body) -> str:
+    """A text part as text: charset recovered, HTML converted (and kept for form tables)."""
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes):
         data = str(part.get_payload()).encode("utf-8", "surrogateescape")
@@ -334,7 +382,9 @@ def _leaf_text(part: Message, body: Body) -> str:
     if part.get_content_type() == "text/html":
         body.html.append(text)
         if len(text) > HTML_LIMIT:
-            body.notes.append(f"HTML part of {len(text)} characters; at most {HTML_LIMIT} of it converted")
+            body.notes.append(
+                f"HTML part of {len(text)} characters: only its start converted"
+            )
         return html_to_text(text)
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
@@ -344,7 +394,9 @@ def _walk(part: Message, body: Body, limit: int, depth: int = 0) -> str:
     ctype = part.get_content_type()
     if part.is_multipart() and ctype != "message/rfc822":
         if depth >= MIME_DEPTH_LIMIT:
-            body.notes.append(f"MIME nesting deeper than {MIME_DEPTH_LIMIT}: inner parts not read")
+            body.notes.append(
+                f"MIME nesting deeper than {MIME_DEPTH_LIMIT}: inner parts not read"
+            )
             return ""
         children = [child for child in part.get_payload() if isinstance(child, Message)]
         texts = [_walk(child, body, limit, depth + 1) for child in children]
@@ -359,7 +411,11 @@ def _walk(part: Message, body: Body, limit: int, depth: int = 0) -> str:
 
 def _alternative(children: list[Message], texts: list[str]) -> str:
     """Prefer the plain-text version unless it is empty; attachments of every version count."""
-    plain = [t for child, t in zip(children, texts) if child.get_content_type() == "text/plain" and t.strip()]
+    plain = [
+        t
+        for child, t in zip(children, texts)
+        if child.get_content_type() == "text/plain" and t.strip()
+    ]
     others = [t for t in texts if t.strip()]
     return plain[0] if plain else (others[-1] if others else "")
 

@@ -7,10 +7,11 @@ Classification must see the customer's words, not our own quoted reply or a phon
     "-----Original Message-----", a forwarded-message line, a From:/Sent:/To: header block)
     d delimiter ("-- ", "____", "* * *")   s mobile signature line ("Sent from my iPhone")
 
-The rules follow discourse's email_reply_trimmer (scored against its test set and crisp's
-email-reply-parser set in tests/test_newtext.py). mail-parser-reply was measured on the
-same sets and scored lower (it keeps quoted blocks that follow a split "wrote:" line and
-most non-English markers), so it is not used here.
+The rules follow discourse's email_reply_trimmer and are scored in tests/test_newtext.py
+against discourse's, crisp's and talon's expected outputs (mean difflib ratio 0.99, 1.00
+and 0.95). mail-parser-reply 1.36 scored 0.59 and 0.92 on the first two: it keeps quote
+blocks after a "wrote:" line that the client wrapped, bare "> " blocks, dated markers
+without a verb and most non-English markers, so it is not used here.
 """
 
 from __future__ import annotations
@@ -57,11 +58,16 @@ _WROTE = re.compile(
     re.IGNORECASE,
 )
 # "30.09.2017, 18.30, "John Doe" <john@example.com>:" - a time and an address, no verb.
-_ADDRESS_MARKER = re.compile(r"^(?=.*\b\d{1,2}[:.]\d{2}\b).{0,300}<[^<>\s]{1,200}@[^<>\s]{1,200}>\s*[:：]$")
-_MARKER_OPENER = re.compile(
-    r"^(?:-{2,}\s*)?(?:on|am|el|le|il|op|em|den|dnia|w dniu|dne|at|på|vào|в|у|在|\d)\b", re.IGNORECASE
+_ADDRESS_MARKER = re.compile(
+    r"^(?=.*\b\d{1,2}[:.]\d{2}\b).{0,300}<[^<>\s]{1,200}@[^<>\s]{1,200}>\s*[:：]$"
 )
-_DATE_MARKER = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b.{0,300}?(?:<[^<>\s]{1,200}@|GMT)")
+_MARKER_OPENER = re.compile(
+    r"^(?:-{2,}\s*)?(?:on|am|el|le|il|op|em|den|dnia|w dniu|dne|at|på|vào|в|у|在|\d{1,4})\b",
+    re.IGNORECASE,
+)
+_DATE_MARKER = re.compile(
+    r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b.{0,300}?(?:<[^<>\s]{1,200}@|GMT)"
+)
 _HEADER_NAMES = (
     r"from|sent|to|cc|bcc|subject|date|reply-to|de|enviado|para|asunto|fecha|von|gesendet|an"
     r"|betreff|datum|da|inviato|a|oggetto|data|risposta|envoyé|à|objet|van|verzonden|aan"
@@ -101,9 +107,17 @@ def _marker_spans(lines: list[str]) -> dict[int, int]:
                 break
             joined = " ".join(piece for piece in bare[start : end + 1] if piece)
             if _WROTE.match(joined) or _ADDRESS_MARKER.match(joined):
-                while start > 0 and start > end - MARKER_SPAN and not _MARKER_OPENER.match(bare[start]):
+                while (
+                    start > 0
+                    and start > end - MARKER_SPAN
+                    and not _MARKER_OPENER.match(bare[start])
+                ):
                     above = start - 1
-                    while above > 0 and not bare[above] and _MARKER_OPENER.match(bare[above - 1]):
+                    while (
+                        above > 0
+                        and not bare[above]
+                        and _MARKER_OPENER.match(bare[above - 1])
+                    ):
                         above -= 1
                     if not bare[above] or bare[above].endswith((".", "!", "?")):
                         break
@@ -123,7 +137,9 @@ def _header_block_end(lines: list[str], start: int) -> int | None:
     headers = [line for line in lines[start:end] if _HEADER.match(line)]
     if not any(_SENDER_OR_DATE_HEADER.match(line) for line in headers):
         return None
-    return end if len(headers) >= 3 or (len(headers) >= 2 and end - start <= 3) else None
+    return (
+        end if len(headers) >= 3 or (len(headers) >= 2 and end - start <= 3) else None
+    )
 
 
 def classify_lines(lines: list[str]) -> str:
@@ -168,25 +184,42 @@ def _drop_signoff(lines: list[str]) -> list[str]:
     filled = [i for i, line in enumerate(lines) if line.strip()]
     for position in filled[-5:-1]:
         tail = [lines[i].strip() for i in filled if i > position]
-        if _SIGNOFF.match(lines[position]) and all(len(line) <= 40 and not re.search(r"\d", line) for line in tail):
+        if _SIGNOFF.match(lines[position]) and all(
+            len(line) <= 40 and not re.search(r"\d", line) for line in tail
+        ):
             return lines[:position] if position > filled[0] else lines
     return lines
 
 
 def extract_new_text(text: str) -> str:
     """The new part of a plain-text (or HTML-converted) reply; "" when it is all quotation."""
-    lines = [line.rstrip() for line in text[:INPUT_LIMIT].replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    lines = [
+        line.rstrip()
+        for line in text[:INPUT_LIMIT]
+        .replace("\r\n", "\n")
+        .replace("\r", "\n")
+        .split("\n")
+    ]
     kinds = classify_lines(lines)
     first_text = kinds.find("t")
     if first_text < 0:
         quoted = [line for line, kind in zip(lines, kinds) if kind == "q"]
-        return "\n".join(quoted).strip() if any(_QUOTE_PREFIX.sub("", line).strip() for line in quoted) else ""
+        return (
+            "\n".join(quoted).strip()
+            if any(_QUOTE_PREFIX.sub("", line).strip() for line in quoted)
+            else ""
+        )
     if "b" in kinds[:first_text]:
         # Bottom-posted reply or a bare forward: the new part starts at the first text.
         lines, kinds, first_text = lines[first_text:], kinds[first_text:], 0
     # Everything after a delimiter or a "Sent from my phone" line is signature or history.
-    cut = min((kinds.find(k, first_text) for k in "ds" if k in kinds[first_text:]), default=len(kinds))
-    pairs = [(line, kind) for line, kind in zip(lines[:cut], kinds[:cut]) if kind != "s"]
+    cut = min(
+        (kinds.find(k, first_text) for k in "ds" if k in kinds[first_text:]),
+        default=len(kinds),
+    )
+    pairs = [
+        (line, kind) for line, kind in zip(lines[:cut], kinds[:cut]) if kind != "s"
+    ]
     kinds = "".join(kind for _, kind in pairs)
     marker = kinds.find("b")
     if marker >= 0 and not _is_inline_reply(kinds, marker):

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 #: Body label (lower case) -> OutageNotice field.
 LABELS: dict[str, str] = {
     "outage id": "outage_ref",
-    "outage": "outage_ref",
     "outage number": "outage_ref",
+    "outage #": "outage_ref",
     "incident id": "outage_ref",
     "service": "service",
     "service type": "service",
@@ -38,7 +38,13 @@ LABELS: dict[str, str] = {
     "estimated restoration time": "estimated_restoration",
     "etr": "estimated_restoration",
 }
-SERVICES = {"electric": "Electric", "electrical": "Electric", "electricity": "Electric", "power": "Electric", "water": "Water"}
+SERVICES = {
+    "electric": "Electric",
+    "electrical": "Electric",
+    "electricity": "Electric",
+    "power": "Electric",
+    "water": "Water",
+}
 STATUSES = {
     "active": "Active",
     "new": "Active",
@@ -50,13 +56,19 @@ STATUSES = {
 }
 
 _FIELD_LINE = re.compile(
-    r"^\s*[*_]*(?P<label>" + "|".join(sorted(map(re.escape, LABELS), key=len, reverse=True)) + r")[*_]*\s*:\s*(?P<value>.*)$",
+    r"^\s*[*_]*(?P<label>"
+    + "|".join(sorted(map(re.escape, LABELS), key=len, reverse=True))
+    + r")[*_]*\s*:\s*(?P<value>.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
+# The desk's ids look like OUT-261123-07; in free text only that shape is trusted, while the
+# Outage ID field may hold any single id-like token (with a digit), in case the desk's format changes.
 _OUTAGE_REF = re.compile(r"\bOUT-\d{6}-\d{1,4}\b", re.IGNORECASE)
+_ID_TOKEN = re.compile(r"^(?=.*\d)[A-Za-z0-9][\w-]{2,40}$")
 _SUBJECT_TAG = re.compile(r"\[\s*OUTAGE\s*\]", re.IGNORECASE)
 _ZIP = re.compile(r"\b\d{5}\b")
 _AUTH_METHOD = re.compile(r"\b(dmarc|spf)\s*=\s*(\w+)(?P<props>[^;]*)", re.IGNORECASE)
+_AUTH_PROPERTY = re.compile(r"([\w.-]+)=(\S+)")
 
 
 @dataclass
@@ -82,26 +94,40 @@ def passes_authentication(results: str, from_addr: str, our_domain: str) -> bool
     """
     from_domain = from_addr.rsplit("@", 1)[-1].lower()
     for match in _AUTH_METHOD.finditer(results):
-        method, result, props = match.group(1).lower(), match.group(2).lower(), match.group("props").lower()
+        method, result = match.group(1).lower(), match.group(2).lower()
+        props = {
+            key.lower(): value.lower().strip('"')
+            for key, value in _AUTH_PROPERTY.findall(match.group("props"))
+        }
         if result != "pass":
             continue
-        if method == "dmarc" and ("header.from=" not in props or f"header.from={from_domain}" in props):
+        if method == "dmarc" and props.get("header.from", from_domain) == from_domain:
             return True
-        if method == "spf" and re.search(rf"smtp\.(?:mailfrom|helo)=(?:[^\s;]*@)?{re.escape(our_domain)}\b", props):
+        spf_domain = (
+            props.get("smtp.mailfrom") or props.get("smtp.helo") or ""
+        ).rsplit("@", 1)[-1]
+        if method == "spf" and spf_domain == our_domain:
             return True
     return False
 
 
 def is_trusted_sender(
-    from_addr: str, auth_results: str, senders: list[str], require_auth: bool, our_domain: str
+    from_addr: str,
+    auth_results: str,
+    senders: list[str],
+    require_auth: bool,
+    our_domain: str,
 ) -> bool:
     """Allow-listed and (when required) authenticated: only then is a broadcast believed."""
     if from_addr.lower() not in {sender.lower() for sender in senders}:
         return False
-    return not require_auth or passes_authentication(auth_results, from_addr, our_domain)
+    return not require_auth or passes_authentication(
+        auth_results, from_addr, our_domain
+    )
 
 
 def _customers(value: str) -> int | None:
+    """ "3,450" or "approx. 3450 customers" -> 3450; None when no number is given."""
     digits = re.search(r"\d[\d,.\s]*", value)
     if not digits:
         return None
@@ -111,7 +137,11 @@ def _customers(value: str) -> int | None:
 
 def _vocabulary(value: str, words: dict[str, str]) -> str:
     """The canonical word for the first word of a field ("Water (main break)" -> "Water"); "" if none."""
-    first = re.split(r"[^\w]+", value.strip().lower(), maxsplit=1)[0] if value.strip() else ""
+    first = (
+        re.split(r"[^\w]+", value.strip().lower(), maxsplit=1)[0]
+        if value.strip()
+        else ""
+    )
     return words.get(first, "")
 
 
@@ -149,18 +179,28 @@ def parse_outage(subject: str, text: str) -> OutageNotice | None:
         if value:
             values.setdefault(LABELS[match.group("label").lower()], value)
     from_subject = _subject_parts(subject)
-    ref_match = next(
-        (m for m in (_OUTAGE_REF.search(v) for v in (values.get("outage_ref", ""), subject, text)) if m), None
-    )
-    if ref_match is None:
+    field_ref = values.get("outage_ref", "").split(" ")[0].strip(".,;")
+    found = _OUTAGE_REF.search(subject) or _OUTAGE_REF.search(text)
+    ref = field_ref if _ID_TOKEN.match(field_ref) else (found.group(0) if found else "")
+    if not ref:
         return None
-    service = _vocabulary(values.get("service", ""), SERVICES) or from_subject.get("service", "")
-    status = _vocabulary(values.get("status", ""), STATUSES) or from_subject.get("status", "Active")
+    service = _vocabulary(values.get("service", ""), SERVICES) or from_subject.get(
+        "service", ""
+    )
+    status = _vocabulary(values.get("status", ""), STATUSES) or from_subject.get(
+        "status", "Active"
+    )
     return OutageNotice(
-        outage_ref=ref_match.group(0).upper(),
+        outage_ref=ref.upper(),
         service=service,
         status=status,
-        areas=[a.strip() for a in re.split(r"[,;/]", values.get("areas") or from_subject.get("areas", "")) if a.strip()],
+        areas=[
+            a.strip()
+            for a in re.split(
+                r"[,;/]", values.get("areas") or from_subject.get("areas", "")
+            )
+            if a.strip()
+        ],
         zips=list(dict.fromkeys(_ZIP.findall(values.get("zips", "")))),
         customers_affected=_customers(values.get("customers_affected", "")),
         cause=values.get("cause", ""),

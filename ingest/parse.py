@@ -109,8 +109,16 @@ def _normalize_message_id(values: list[str], digest: str) -> str:
     """`<id>` from the first Message-ID header; a content-hash id when it is missing or unusable."""
     value = re.sub(r"\s+", "", values[0]) if values else ""
     match = _ANGLE_ID.search(value)
-    candidate = f"<{match.group(1)}>" if match else (f"<{value.strip('<>')}>" if value.strip("<>") else "")
-    if not candidate or len(candidate) > MESSAGE_ID_LIMIT or not candidate.isprintable():
+    candidate = (
+        f"<{match.group(1)}>"
+        if match
+        else (f"<{value.strip('<>')}>" if value.strip("<>") else "")
+    )
+    if (
+        not candidate
+        or len(candidate) > MESSAGE_ID_LIMIT
+        or not candidate.isprintable()
+    ):
         return f"<{digest}@{SYNTHETIC_ID_DOMAIN}>"
     return candidate
 
@@ -128,6 +136,7 @@ def message_id_of(raw: bytes) -> str:
 
 
 def _ids(value: str) -> list[str]:
+    """Every <message-id> in a header, whitespace inside the brackets dropped (folded headers)."""
     return [f"<{inner.strip()}>" for inner in _ANGLE_ID.findall(value) if inner.strip()]
 
 
@@ -138,7 +147,12 @@ def _raw_body(raw: bytes) -> bytes:
 
 
 def _defects(msg: Message) -> list[str]:
-    names = [type(defect).__name__ for part in msg.walk() for defect in getattr(part, "defects", [])]
+    """The parser's defect classes, once each: a record of why a message looked odd."""
+    names = [
+        type(defect).__name__
+        for part in msg.walk()
+        for defect in getattr(part, "defects", [])
+    ]
     return list(dict.fromkeys(names))
 
 
@@ -149,14 +163,21 @@ def _read(raw: bytes, settings: Settings) -> tuple[Message, Body]:
         return msg, extract_body(msg, settings.attachment_store_limit)
     except Exception as exc:  # noqa: BLE001 - e.g. RecursionError in the stdlib parser on deep nesting
         msg = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
-        note = f"MIME structure unreadable ({type(exc).__name__}); body kept as raw text"
+        note = (
+            f"MIME structure unreadable ({type(exc).__name__}); body kept as raw text"
+        )
         text = clean_text(decode_bytes(_raw_body(raw), None)[0]).replace("\r\n", "\n")
         return msg, Body(text=text, notes=[note])
 
 
 def _parse(raw: bytes, digest: str, settings: Settings) -> ParsedMessage:
+    """`parse_message` without the last-resort guard; the order of kinds is the module's."""
     msg, body = _read(raw, settings)
-    headers = {name: header_text(msg, name) for name in KEPT_HEADERS if raw_header_values(msg, name)}
+    headers = {
+        name: header_text(msg, name)
+        for name in KEPT_HEADERS
+        if raw_header_values(msg, name)
+    }
     sender = next(iter(header_addresses(msg, "From")), ("", ""))
     reply_to = next((addr for _, addr in header_addresses(msg, "Reply-To")), "")
     parsed = ParsedMessage(
@@ -174,7 +195,9 @@ def _parse(raw: bytes, digest: str, settings: Settings) -> ParsedMessage:
         attachments=body.attachments,
         defects=(body.notes + _defects(msg))[:DEFECT_LIMIT],
     )
-    verdict = classify_automatic(msg, headers, parsed.from_addr, parsed.subject, body.text, _raw_body(raw))
+    verdict = classify_automatic(
+        msg, headers, parsed.from_addr, parsed.subject, body.text, _raw_body(raw)
+    )
     notice = None
     if is_trusted_sender(
         parsed.from_addr,
@@ -185,14 +208,21 @@ def _parse(raw: bytes, digest: str, settings: Settings) -> ParsedMessage:
     ):
         notice = parse_outage(parsed.subject, body.text)
         if notice is None:
-            parsed.defects.append("outage broadcast without an Outage ID: left as ordinary mail")
+            parsed.defects.append(
+                "outage broadcast without an Outage ID: left as ordinary mail"
+            )
     fields = (
         read_form(body.text, body.html)
-        if parsed.from_addr.lower() == settings.webform_address.lower() or subject_topic(parsed.subject)
+        if parsed.from_addr.lower() == settings.webform_address.lower()
+        or subject_topic(parsed.subject)
         else {}
     )
     if verdict is not None and verdict.kind == "bounce":
-        parsed.kind, parsed.auto_reason, parsed.bounce = "bounce", verdict.reason, verdict.bounce
+        parsed.kind, parsed.auto_reason, parsed.bounce = (
+            "bounce",
+            verdict.reason,
+            verdict.bounce,
+        )
     elif notice is not None:
         parsed.kind, parsed.outage = "outage_broadcast", notice
     elif is_webform(parsed.from_addr, parsed.subject, settings.webform_address, fields):
@@ -202,7 +232,9 @@ def _parse(raw: bytes, digest: str, settings: Settings) -> ParsedMessage:
     elif verdict is not None:
         parsed.kind, parsed.auto_reason = verdict.kind, verdict.reason
     form_email = parsed.form_fields.get("Email", "").strip()
-    parsed.reply_to = reply_to or (form_email if _EMAIL.match(form_email) else "") or parsed.from_addr
+    parsed.reply_to = (
+        reply_to or (form_email if _EMAIL.match(form_email) else "") or parsed.from_addr
+    )
     if parsed.kind == "webform" and "Message" in fields:
         parsed.new_text = fields["Message"]
     elif parsed.kind == "outage_broadcast":

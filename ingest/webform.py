@@ -18,15 +18,47 @@ from ingest.mime import bound_html, html_to_text
 #: Canonical label -> the spellings form mailers use (compared without case and accents).
 LABEL_ALIASES: dict[str, tuple[str, ...]] = {
     "First Name": ("first name", "firstname", "given name", "nombre"),
-    "Last Name": ("last name", "lastname", "surname", "family name", "apellido", "apellidos"),
-    "Email": ("email", "e-mail", "email address", "e-mail address", "correo electronico", "correo"),
+    "Last Name": (
+        "last name",
+        "lastname",
+        "surname",
+        "family name",
+        "apellido",
+        "apellidos",
+    ),
+    "Email": (
+        "email",
+        "e-mail",
+        "email address",
+        "e-mail address",
+        "correo electronico",
+        "correo",
+    ),
     "Phone": ("phone", "phone number", "telephone", "telefono", "numero de telefono"),
-    "Account Number": ("account number", "account", "account no", "account #", "numero de cuenta", "cuenta"),
-    "Service Address": ("service address", "address", "street address", "direccion de servicio", "direccion"),
+    "Account Number": (
+        "account number",
+        "account",
+        "account no",
+        "account #",
+        "numero de cuenta",
+        "cuenta",
+    ),
+    "Service Address": (
+        "service address",
+        "address",
+        "street address",
+        "direccion de servicio",
+        "direccion",
+    ),
     "City": ("city", "ciudad"),
     "ZIP": ("zip", "zip code", "zipcode", "postal code", "codigo postal"),
     "Topic": ("topic", "subject", "tema", "asunto"),
-    "Preferred Language": ("preferred language", "language", "idioma preferido", "idioma"),
+    "Preferred Language": (
+        "preferred language",
+        "language",
+        "idioma preferido",
+        "idioma",
+    ),
     "Message": ("message", "comments", "comment", "question", "mensaje", "comentarios"),
 }
 MESSAGE = "Message"
@@ -34,17 +66,30 @@ MESSAGE = "Message"
 LABEL_WORDS = 6
 
 _SUBJECT = re.compile(r"^\s*contact us\s*:\s*(?P<topic>.*)$", re.IGNORECASE)
-_LABEL_LINE = re.compile(r"^\s*[*_]*(?P<label>[^\W\d][\w .#/()'’-]{0,39}?)[*_]*\s*:[*_]*\s*(?P<value>.*)$")
-_LANGUAGES = {"english": "en", "ingles": "en", "en": "en", "espanol": "es", "spanish": "es", "es": "es"}
+_LABEL_LINE = re.compile(
+    r"^\s*[*_]*(?P<label>[^\W\d][\w .#/()'’-]{0,39}?)[*_]*\s*:[*_]*\s*(?P<value>.*)$"
+)
+_LANGUAGES = {
+    "english": "en",
+    "ingles": "en",
+    "en": "en",
+    "espanol": "es",
+    "spanish": "es",
+    "es": "es",
+}
 
 
 def _fold(label: str) -> str:
     """Lower case without accents, so "Teléfono" and "telefono" meet."""
     decomposed = unicodedata.normalize("NFKD", label.strip().lower())
-    return re.sub(r"\s+", " ", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+    return re.sub(
+        r"\s+", " ", "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    )
 
 
-_CANONICAL = {_fold(alias): label for label, aliases in LABEL_ALIASES.items() for alias in aliases}
+_CANONICAL = {
+    _fold(alias): label for label, aliases in LABEL_ALIASES.items() for alias in aliases
+}
 
 
 def normalize_label(label: str) -> str:
@@ -73,7 +118,11 @@ def parse_form_text(text: str) -> dict[str, str]:
     for index, line in enumerate(lines):
         match = _LABEL_LINE.match(line)
         words = len(match.group("label").split()) if match else 0
-        if match and words <= LABEL_WORDS and (match.group("value").strip() or words <= 3):
+        if (
+            match
+            and words <= LABEL_WORDS
+            and (match.group("value").strip() or words <= 3)
+        ):
             last = normalize_label(match.group("label"))
             if last == MESSAGE:
                 rest = "\n".join([match.group("value"), *lines[index + 1 :]])
@@ -101,11 +150,13 @@ def parse_form_html(html: str) -> dict[str, str]:
 
 
 def preferred_language(value: str) -> str | None:
-    """"en" or "es" from the form's Preferred Language; None when it says anything else."""
+    """ "en" or "es" from the form's Preferred Language; None when it says anything else."""
     return _LANGUAGES.get(_fold(value).strip(" ."))
 
 
-def is_webform(from_addr: str, subject: str, webform_address: str, fields: dict[str, str]) -> bool:
+def is_webform(
+    from_addr: str, subject: str, webform_address: str, fields: dict[str, str]
+) -> bool:
     """From the site's form mailer, or a "Contact Us:" subject over a body that parses as a form.
 
     The subject alone is not enough: a customer may type "Contact Us: billing" by hand,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest.parse import OutageNotice
-from models import Outage
+from models import Message, OutboundReply, Outage
 
 WATER_WORDS = re.compile(r"(?i)\b(water|agua|pressure|presi[oó]n|faucet|tap|llave)\b")
 POWER_WORDS = re.compile(r"(?i)\b(power|electric\w*|lights?|luz|electricidad|energ[ií]a|apag[oó]n)\b")
@@ -72,3 +72,27 @@ def outage_context(outage: Outage) -> dict[str, str]:
         "estimated_restoration": outage.estimated_restoration or "not yet known",
         "status": outage.status,
     }
+
+
+def restoration_recipients(session: Session, outage: Outage) -> list[Message]:
+    """The linked reports whose customer has not yet had this outage's restoration notice.
+
+    One notice per customer address, however many reports they sent.
+    """
+    notified = {
+        address.lower()
+        for address in session.scalars(
+            select(OutboundReply.to_addr)
+            .join(Message, Message.id == OutboundReply.message_id)
+            .where(Message.outage_id == outage.id, OutboundReply.template == "restoration_notice")
+        )
+    }
+    recipients: list[Message] = []
+    for message in session.scalars(
+        select(Message).where(Message.outage_id == outage.id, Message.action == "outage_link").order_by(Message.id)
+    ):
+        address = (message.reply_to or message.from_addr).lower()
+        if address and address not in notified:
+            notified.add(address)
+            recipients.append(message)
+    return recipients

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime, timezone
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,9 @@ import pytest
 
 from classify.data import bundled_paths, read_many
 from classify.model import IntentModel
+from eteam.stages import Services
+from respond.render import Renderer
+from respond.routing import RoutingTable
 from eteam.settings import Settings
 from models.db import upgrade
 
@@ -97,3 +101,15 @@ def trained_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(database_url: str, trained_model_path: Path, tmp_path: Path) -> Settings:
     """Default settings on a test database with the shared trained model."""
     return Settings(database_url=database_url, model_path=trained_model_path, var_dir=tmp_path / "var")
+
+
+@pytest.fixture
+def services(settings: Settings) -> Services:
+    """The pipeline's shared services on the test database, with a fixed clock."""
+    return Services(
+        settings=settings,
+        model=IntentModel.load(settings.active_model_path),
+        routing=RoutingTable.load(),
+        renderer=Renderer(),
+        clock=lambda: datetime(2026, 11, 24, 18, 0, tzinfo=timezone.utc),
+    )

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from classify.model import IntentModel
 from eteam.pipeline import DEFAULT_STAGES, build_stages, process_pending
 from eteam.settings import DEMO_MAILBOX, Settings
 from eteam.stages import Services, WorkItem
@@ -16,8 +15,6 @@ from ingest.sources import iter_path
 from ingest.store import store_stream
 from models import Event, Message
 from models.db import make_engine, make_session_factory
-from respond.render import Renderer
-from respond.routing import RoutingTable
 
 
 class Explode:
@@ -28,17 +25,6 @@ class Explode:
     def run(self, item: WorkItem) -> None:
         if "power" in item.message.subject.lower():
             raise RuntimeError("boom on purpose")
-
-
-@pytest.fixture
-def services(settings: Settings) -> Services:
-    return Services(
-        settings=settings,
-        model=IntentModel.load(settings.active_model_path),
-        routing=RoutingTable.load(),
-        renderer=Renderer(),
-        clock=lambda: datetime(2026, 11, 24, 18, 0, tzinfo=timezone.utc),
-    )
 
 
 def subject_of(raw: bytes) -> str:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from eteam.settings import Settings
 from ingest.parse import parse_message
-from ingest.webform import normalize_label, parse_form_html, parse_form_text, preferred_language
+from ingest.webform import (
+    normalize_label,
+    parse_form_html,
+    parse_form_text,
+    preferred_language,
+)
 
 SETTINGS = Settings()
 
@@ -45,7 +50,10 @@ def test_plain_form_fields_and_reply_address() -> None:
     assert fields["Account Number"] == "1234567890" and fields["ZIP"] == "90012"
     assert fields["Service Address"] == "123 Main St Apt 4"
     assert fields["How did you hear about us"] == "Radio"
-    assert fields["Message"] == "Mi factura es muy alta.\nNote: the meter was read on 11/20.\n\nPor favor revisen."
+    assert (
+        fields["Message"]
+        == "Mi factura es muy alta.\nNote: the meter was read on 11/20.\n\nPor favor revisen."
+    )
     assert parsed.new_text == fields["Message"]
     assert parsed.topic == "Billing" and parsed.preferred_lang == "es"
     assert parsed.reply_to == "maria@example.com"
@@ -84,14 +92,19 @@ Content-Type: text/html; charset=utf-8
 def test_html_table_form() -> None:
     parsed = parse_message(HTML_FORM.encode(), SETTINGS)
     assert parsed.kind == "webform"
-    assert parsed.form_fields["First Name"] == "Juan" and parsed.form_fields["Last Name"] == "Pérez"
+    assert (
+        parsed.form_fields["First Name"] == "Juan"
+        and parsed.form_fields["Last Name"] == "Pérez"
+    )
     assert parsed.form_fields["Account Number"] == "0987654321"
     assert parsed.new_text == "My power went out.\nTwice this week.\n\nPlease help."
     assert parsed.topic == "Other" and parsed.preferred_lang == "en"
 
 
 def test_subject_alone_with_form_fields_is_a_webform() -> None:
-    raw = PLAIN_FORM.replace("From: webforms@ladwp.example", "From: relay@forms.example").encode()
+    raw = PLAIN_FORM.replace(
+        "From: webforms@ladwp.example", "From: relay@forms.example"
+    ).encode()
     assert parse_message(raw, SETTINGS).kind == "webform"
 
 
@@ -102,7 +115,9 @@ def test_customer_typing_a_contact_us_subject_is_a_customer() -> None:
 
 
 def test_topic_from_subject_when_the_form_has_none() -> None:
-    raw = PLAIN_FORM.replace("Topic: Billing\n", "").replace("Contact Us: Billing", "Contact Us: Start Service")
+    raw = PLAIN_FORM.replace("Topic: Billing\n", "").replace(
+        "Contact Us: Billing", "Contact Us: Start Service"
+    )
     assert parse_message(raw.encode(), SETTINGS).topic == "Start Service"
 
 
@@ -111,7 +126,10 @@ def test_label_normalization_and_languages() -> None:
     assert normalize_label(" Teléfono ") == "Phone"
     assert normalize_label("Zip Code") == "ZIP"
     assert normalize_label("Favourite colour") == "Favourite colour"
-    assert [preferred_language(v) for v in ("English", "Español", "espanol", "Spanish", "Klingon")] == [
+    assert [
+        preferred_language(v)
+        for v in ("English", "Español", "espanol", "Spanish", "Klingon")
+    ] == [
         "en",
         "es",
         "es",
@@ -121,7 +139,9 @@ def test_label_normalization_and_languages() -> None:
 
 
 def test_text_parser_ignores_sentences_and_preamble() -> None:
-    fields = parse_form_text("Thank you for your submission, here are the details we got:\nCity: Van Nuys\nMessage: hi")
+    fields = parse_form_text(
+        "Thank you for your submission, here are the details we got:\nCity: Van Nuys\nMessage: hi"
+    )
     assert fields == {"City": "Van Nuys", "Message": "hi"}
 
 

@@ -1,0 +1,265 @@
+"""parse_message and its MIME plumbing on tiny hand-written messages, and on hostile input."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import UTC
+
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from eteam.settings import Settings
+from ingest.mime import decode_bytes, html_to_text
+from ingest.parse import AttachmentInfo, ParsedMessage, message_id_of, parse_message
+
+SETTINGS = Settings()
+
+
+def mail(headers: str, body: str | bytes = "Hello.\n") -> bytes:
+    """A raw message from header lines and a body (str is UTF-8 encoded)."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    return headers.strip().encode("utf-8") + b"\n\n" + data
+
+
+PLAIN = mail(
+    """
+From: "Lopez, Maria" <Maria@Example.com>
+To: contactus@ladwp.example
+Subject: =?utf-8?q?Factura_m=C3=A1s_alta?=
+Date: Mon, 23 Nov 2026 10:00:00 -0800
+Message-ID: <abc123@example.com>
+In-Reply-To: <ours-2@ladwp.example>
+References: <ours-1@ladwp.example> <ours-2@ladwp.example>
+Content-Type: text/plain; charset=utf-8
+""",
+    "My bill is too high.\n\nOn Mon, Nov 20, 2026 at 9:00 AM LADWP <contactus@ladwp.example> wrote:\n> Thanks for writing.\n",
+)
+
+
+def test_plain_customer_message() -> None:
+    parsed = parse_message(PLAIN, SETTINGS)
+    assert isinstance(parsed, ParsedMessage)
+    assert parsed.kind == "customer" and parsed.auto_reason is None
+    assert parsed.message_id == "<abc123@example.com>"
+    assert parsed.content_hash == hashlib.sha256(PLAIN).hexdigest()
+    assert (parsed.from_name, parsed.from_addr) == ("Lopez, Maria", "Maria@Example.com")
+    assert (
+        parsed.reply_to == "Maria@Example.com"
+        and parsed.to_addr == "contactus@ladwp.example"
+    )
+    assert parsed.subject == "Factura más alta"
+    assert parsed.date is not None and parsed.date.utcoffset() is not None
+    assert parsed.in_reply_to == "<ours-2@ladwp.example>"
+    assert parsed.references == ["<ours-2@ladwp.example>", "<ours-1@ladwp.example>"]
+    assert "wrote:" in parsed.text and parsed.new_text == "My bill is too high."
+    assert parsed.headers["Subject"] == "Factura más alta"
+    assert parsed.headers["Message-ID"] == "<abc123@example.com>"
+    assert message_id_of(PLAIN) == parsed.message_id
+
+
+def test_missing_message_id_gets_a_content_hash_id() -> None:
+    raw = mail("From: a@b.example\nSubject: hi")
+    digest = hashlib.sha256(raw).hexdigest()
+    assert parse_message(raw, SETTINGS).message_id == f"<{digest}@no-message-id.eteam>"
+    assert message_id_of(raw) == f"<{digest}@no-message-id.eteam>"
+
+
+def test_message_id_without_angle_brackets_is_normalized() -> None:
+    raw = mail("From: a@b.example\nMessage-ID:  bare-id@b.example ")
+    assert (
+        parse_message(raw, SETTINGS).message_id
+        == "<bare-id@b.example>"
+        == message_id_of(raw)
+    )
+
+
+def test_empty_input_gives_an_empty_customer_message() -> None:
+    parsed = parse_message(b"", SETTINGS)
+    assert parsed.kind == "customer" and parsed.text == "" and parsed.new_text == ""
+    assert parsed.message_id == message_id_of(b"")
+
+
+def test_date_without_zone_is_utc_and_junk_date_is_none() -> None:
+    naive = parse_message(
+        mail("From: a@b.example\nDate: Mon, 23 Nov 2026 10:00:00 -0000"), SETTINGS
+    )
+    assert naive.date is not None and naive.date.tzinfo == UTC
+    assert (
+        parse_message(mail("From: a@b.example\nDate: yesterday-ish"), SETTINGS).date
+        is None
+    )
+
+
+def test_utf8_body_labelled_latin1_is_recovered() -> None:
+    raw = mail(
+        "From: a@b.example\nContent-Type: text/plain; charset=iso-8859-1",
+        "Tengo una pregunta sobre mi cuenta. ¿Señor?".encode(),
+    )
+    parsed = parse_message(raw, SETTINGS)
+    assert "¿Señor?" in parsed.text
+    assert any("utf-8" in defect for defect in parsed.defects)
+
+
+def test_missing_and_unknown_charsets_are_guessed() -> None:
+    latin = "Quisiera saber por qué mi factura subió tanto este mes, señora.".encode(
+        "cp1252"
+    )
+    for content_type in ("text/plain", "text/plain; charset=x-no-such-charset"):
+        parsed = parse_message(
+            mail(f"From: a@b.example\nContent-Type: {content_type}", latin), SETTINGS
+        )
+        assert "señora" in parsed.text and "por qué" in parsed.text
+
+
+def test_decode_bytes_trusts_a_correct_multibyte_charset() -> None:
+    assert decode_bytes("こんにちは".encode("shift_jis"), "shift_jis") == (
+        "こんにちは",
+        None,
+    )
+
+
+def test_raw_8bit_header_and_nul_bytes_are_made_storable() -> None:
+    raw = "From: José <jose@b.example>\nSubject: Año\n\nbody\x00text\n".encode()
+    parsed = parse_message(raw, SETTINGS)
+    assert parsed.from_name == "José" and parsed.subject == "Año"
+    assert parsed.text == "bodytext"
+    parsed.text.encode("utf-8")  # no lone surrogates
+
+
+def test_html_only_message() -> None:
+    html = (
+        "<html><head><title>t</title><style>p{color:red}</style></head><body>"
+        "<p>The power is <b>out</b> on my street.</p>"
+        '<div class="gmail_quote">On Mon, Nov 20, 2026 at 9:00 AM LADWP &lt;contactus@ladwp.example&gt; wrote:'
+        "<blockquote><p>Old reply</p></blockquote></div></body></html>"
+    )
+    parsed = parse_message(
+        mail("From: a@b.example\nContent-Type: text/html; charset=utf-8", html),
+        SETTINGS,
+    )
+    assert "The power is out on my street." in parsed.text
+    assert "> Old reply" in parsed.text and "color:red" not in parsed.text
+    assert parsed.new_text == "The power is out on my street."
+
+
+def test_alternative_prefers_plain_and_falls_back_to_html() -> None:
+    template = (
+        'Content-Type: multipart/alternative; boundary="b"\n\n--b\nContent-Type: text/plain\n\n{plain}\n'
+        "--b\nContent-Type: text/html\n\n<p>HTML version</p>\n--b--\n"
+    )
+    with_plain = parse_message(
+        ("From: a@b.example\n" + template.format(plain="Plain version")).encode(),
+        SETTINGS,
+    )
+    assert with_plain.text == "Plain version"
+    empty_plain = parse_message(
+        ("From: a@b.example\n" + template.format(plain="")).encode(), SETTINGS
+    )
+    assert empty_plain.text == "HTML version"
+
+
+def test_attachments_and_the_store_limit() -> None:
+    raw = (
+        b'From: a@b.example\nContent-Type: multipart/mixed; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nSee attached bill.\n"
+        b'--b\nContent-Type: application/pdf; name="bill.pdf"\nContent-Disposition: attachment; filename="bill.pdf"\n'
+        b"Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n"
+        b'--b\nContent-Type: image/png\nContent-Disposition: inline; filename="meter.png"\n\nPNGDATA-PNGDATA\n--b--\n'
+    )
+    parsed = parse_message(raw, Settings(attachment_store_limit=10))
+    assert parsed.text == "See attached bill."
+    assert parsed.attachments[0] == AttachmentInfo(
+        "bill.pdf", "application/pdf", 9, b"%PDF-1.4\n"
+    )
+    assert (
+        parsed.attachments[1].filename == "meter.png"
+        and parsed.attachments[1].content is None
+    )
+    assert parsed.attachments[1].size == len(b"PNGDATA-PNGDATA")
+
+
+def test_headers_are_capped() -> None:
+    parsed = parse_message(mail("From: a@b.example\nSubject: " + "x" * 5000), SETTINGS)
+    assert len(parsed.headers["Subject"]) == 2000
+
+
+def test_huge_nested_html_converts_fast() -> None:
+    nested = "<div>" * 300_000 + "deep text" + "</div>" * 300_000
+    assert len(nested) > 2_000_000
+    start = time.perf_counter()
+    assert "<" not in html_to_text(nested)
+    assert time.perf_counter() - start < 1.0
+    within_limit = "<div><span>" * 10_000 + "deep text" + "</span></div>" * 10_000
+    start = time.perf_counter()
+    assert html_to_text(within_limit) == "deep text"
+    assert time.perf_counter() - start < 1.0
+    quotes = "<blockquote><p>line</p>" * 60_000 + "</blockquote>" * 60_000
+    start = time.perf_counter()
+    html_to_text(quotes)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_huge_nested_html_message_parses_fast() -> None:
+    nested = "<div>" * 300_000 + "deep text" + "</div>" * 300_000
+    raw = mail("From: a@b.example\nContent-Type: text/html", nested)
+    start = time.perf_counter()
+    parsed = parse_message(raw, SETTINGS)
+    assert time.perf_counter() - start < 1.5
+    assert parsed.text == ""
+    assert any("converted" in defect for defect in parsed.defects)
+
+
+def test_hostile_html_token_soup_stays_bounded() -> None:
+    for soup in (
+        "<b" * 400_000,
+        "<script" * 300_000,
+        "<!--" * 400_000,
+        "</b" * 400_000,
+    ):
+        start = time.perf_counter()
+        html_to_text(soup)
+        assert time.perf_counter() - start < 1.5
+
+
+def test_unclosed_head_does_not_swallow_the_body() -> None:
+    assert (
+        html_to_text("<html><head><meta charset=utf-8><body><p>Body text</p>")
+        == "Body text"
+    )
+
+
+def test_deep_mime_nesting_keeps_headers_and_raw_body() -> None:
+    depth = 3000
+    head = "".join(
+        f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n'
+        for i in range(depth)
+    )
+    tail = "".join(f"--b{i}--\n" for i in reversed(range(depth)))
+    raw = (
+        "From: a@b.example\nSubject: deep\n"
+        + head
+        + "Content-Type: text/plain\n\ninnermost\n"
+        + tail
+    ).encode()
+    parsed = parse_message(raw, SETTINGS)
+    assert parsed.subject == "deep" and "innermost" in parsed.text
+    assert parsed.defects
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3000))
+def test_any_bytes_parse_without_raising(raw: bytes) -> None:
+    parsed = parse_message(raw, SETTINGS)
+    assert parsed.message_id == message_id_of(raw)
+    assert parsed.kind in {"customer", "webform", "outage_broadcast", "auto", "bounce"}
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.text(max_size=2000))
+def test_any_text_after_headers_parses_without_raising(body: str) -> None:
+    raw = (
+        "From: a@b.example\nContent-Type: multipart/mixed; boundary=x\n\n" + body
+    ).encode("utf-8", "surrogatepass")
+    parse_message(raw, SETTINGS).text.encode("utf-8")
