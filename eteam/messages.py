@@ -1,6 +1,8 @@
 """The stable per-message record behind `eteam messages --json` and the demo summary.
 
 Its keys are an interface other tools rely on: exactly `MESSAGE_KEYS`, always all present.
+`reason` is why the message got its action: the routing rule's reason, the automatic-mail
+reason when suppressed, or the failing step and error when quarantined.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def message_rows(session: Session, *, status: str | None = None, limit: int | No
                 "zip": message.zip,
                 "lang": message.lang or None,
                 "pii": list(message.pii or []),
-                "reason": message.reason if message.action in ("suppress", "quarantine") else None,
+                "reason": message.reason,
                 "outage_id": outage_ref,
             }
         )

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,11 +32,12 @@ from models import (
     Outage,
     ServiceRequest,
 )
-from respond.cases import add_entry, open_service_request
+from respond.cases import LOS_ANGELES, add_entry, open_service_request
 from respond.ccb import draft_note, note_text
 from respond.loop_guard import refusal
 from respond.outages import find_active_outage, outage_context, record_broadcast, restoration_recipients
 from respond.outbox import enqueue_reply
+from respond.payment_plan import money_value, payment_plan
 from respond.render import Renderer
 from respond.routing import Decision, RouteFacts, RoutingTable
 
@@ -332,8 +333,8 @@ class RouteStage:
         message.action = decision.action
         message.queue = decision.queue
         message.rule = decision.rule
-        if message.kind not in UNCLASSIFIED_KINDS or not message.reason:
-            message.reason = decision.reason
+        why = message.reason if message.kind in UNCLASSIFIED_KINDS and message.reason else decision.reason
+        message.reason = f"{decision.rule}: {why}"
         if decision.action == "outage_link" and outage is not None:
             message.outage_id = outage.id
             message.outage = outage
@@ -404,6 +405,7 @@ class RespondStage:
             customer_name=customer_name(message),
             sr_number=request.number if request else None,
             outage=outage_context(outage) if outage else None,
+            plan=self._plan(item) if intent == "payment_arrangement" else None,
         )
         send_now = (
             mode == "auto" and settings.reply_mode == "auto" and intent not in settings.draft_intents
@@ -419,6 +421,19 @@ class RespondStage:
         )
         if request is not None:
             add_entry(item.session, request, "rule_response", body)
+
+    def _plan(self, item: WorkItem) -> dict[str, Any] | None:
+        """An Option 1 plan example for the largest amount the customer mentions, if any.
+
+        The template presents it as an example to an unverified sender: the amount is the
+        customer's own figure, not a balance we looked up.
+        """
+        amounts = [money_value(text) for text in item.facts.amounts]
+        balance = max((a for a in amounts if a is not None), default=None)
+        if balance is None:
+            return None
+        today = self.services.clock().astimezone(LOS_ANGELES).date()
+        return payment_plan(balance, 1, today).as_template_context()
 
     @staticmethod
     def _action_words(decision: Decision) -> str:

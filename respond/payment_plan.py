@@ -101,6 +101,16 @@ def money(amount: Decimal) -> str:
     return f"${amount:,.2f}"
 
 
+def money_value(text: str) -> Decimal | None:
+    """`$1,234.56` → Decimal("1234.56"); None when the text is not a positive amount."""
+    digits = text.replace("$", "").replace(",", "").strip()
+    try:
+        value = Decimal(digits).quantize(CENT, rounding=ROUND_HALF_UP)
+    except ArithmeticError:
+        return None
+    return value if value > 0 else None
+
+
 def add_months(day: date, months: int) -> date:
     """Same day of the month `months` later, or that month's last day (Jan 31 → Feb 28)."""
     month_index = day.month - 1 + months

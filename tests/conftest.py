@@ -23,6 +23,8 @@ from respond.routing import RoutingTable
 from eteam.settings import Settings
 from models.db import upgrade
 
+pytest_plugins = ("tests.smtp_server",)
+
 PG_ADMIN_URL = os.environ.get("ETEAM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI") == "true"
 

@@ -5,7 +5,7 @@ A mocked smtplib would prove nothing about the bytes on the wire, the envelope, 
 it accepted (parsed, with its envelope), so tests can assert "each Message-ID exactly once",
 and can be told to answer 451 to the next N deliveries or 550 to chosen recipients.
 
-Test modules load it with `pytest_plugins = ("tests.smtp_server",)`.
+`tests/conftest.py` loads it as a plugin, so every test can ask for `smtp_server`.
 """
 
 from __future__ import annotations

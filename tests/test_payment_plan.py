@@ -84,3 +84,12 @@ def test_template_renders_the_schedule(lang: str) -> None:
     body = Renderer().render("payment_arrangement", lang, customer_name="Maria Lopez", plan=context, verified=True)
     assert "$308.64" in body and "2026-12-01" in body
     assert "8. 2027-08-01: $115.75" in body
+
+
+def test_money_value_reads_customer_amounts() -> None:
+    from respond.payment_plan import money_value
+
+    assert money_value("$1,234.56") == Decimal("1234.56")
+    assert money_value("$ 80") == Decimal("80.00")
+    assert money_value("$0") is None
+    assert money_value("$abc") is None

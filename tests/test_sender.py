@@ -29,7 +29,6 @@ from respond.smtp import SmtpSettings, build_email
 if TYPE_CHECKING:
     from tests.smtp_server import SmtpTestServer
 
-pytest_plugins = ("tests.smtp_server",)
 
 REPO = Path(__file__).resolve().parent.parent
 SPANISH = "Estimada señora López:\n\nSu número de caso es el 261124-000001. ¿Algo más? Año, niño, €.\n"
