@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,15 +20,13 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from classify.data import bundled_paths, read_many
-from classify.model import IntentModel
-from eteam.cli_support import console, err_console, fail, sessions_for, settings_of
+from eteam.cli_support import build_services, console, ensure_model, fail, sessions_for, settings_of
+from eteam.ingest_command import ingest
 from eteam.messages import message_rows
 from eteam.model_commands import classify, evaluate_, train
 from eteam.pipeline import build_stages, process_pending
 from eteam.send_command import ccb_export, send
 from eteam.settings import DEMO_MAILBOX, Settings, load_settings
-from eteam.stages import Services
 from ingest.sources import UnknownSourceError, iter_paths
 from ingest.store import store_stream
 from models import OutboundReply, ServiceRequest
@@ -45,40 +42,13 @@ app = typer.Typer(
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
 
-_settings = settings_of
-_sessions = sessions_for
-_fail = fail
-
-
 @app.callback()
 def main(ctx: typer.Context) -> None:
     """Read the settings once (ETEAM_* environment, optional ETEAM_CONFIG TOML file)."""
     try:
         ctx.obj = load_settings()
     except Exception as exc:  # pydantic and file errors: show what is wrong, not a traceback
-        raise _fail(f"bad settings: {exc}") from exc
-
-
-def _ensure_model(settings: Settings) -> IntentModel:
-    """The active model; trained from the bundled corpus when there is none yet."""
-    path = settings.active_model_path
-    if not path.exists():
-        err_console.print(f"No model at {path}: training one from the bundled corpus…")
-        data = read_many(bundled_paths())
-        model = IntentModel.train(data.texts, data.labels)
-        model.save(path)
-        return model
-    return IntentModel.load(path)
-
-
-def _services(settings: Settings) -> Services:
-    return Services(
-        settings=settings,
-        model=_ensure_model(settings),
-        routing=RoutingTable.load(),
-        renderer=Renderer(),
-        clock=lambda: datetime.now(timezone.utc),
-    )
+        raise fail(f"bad settings: {exc}") from exc
 
 
 @app.command()
@@ -87,11 +57,11 @@ def init(ctx: typer.Context) -> None:
 
     Example: eteam init
     """
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     upgrade(settings.database_url)
     RoutingTable.load()
     Renderer()
-    model = _ensure_model(settings)
+    model = ensure_model(settings)
     console.print(f"Database ready at {settings.database_url}; model {model.version}.")
 
 
@@ -105,13 +75,13 @@ def import_(
 
     Example: eteam import eteam/demo/mailbox ~/exports/contact-us.mbox
     """
-    settings = _settings(ctx)
-    sessions = _sessions(settings)
+    settings = settings_of(ctx)
+    sessions = sessions_for(settings)
     try:
         with sessions() as session:
             report = store_stream(session, iter_paths(paths))
     except UnknownSourceError as exc:
-        raise _fail(f"{exc}; give .eml files, mbox files or Maildir folders") from exc
+        raise fail(f"{exc}; give .eml files, mbox files or Maildir folders") from exc
     result = {"seen": report.seen, "stored": report.stored, "duplicates": report.duplicates}
     if as_json:
         print(json.dumps(result))
@@ -122,8 +92,8 @@ def import_(
 
 
 def _run_process(settings: Settings) -> dict[str, Any]:
-    services = _services(settings)
-    report = process_pending(_sessions(settings), build_stages(services))
+    services = build_services(settings)
+    report = process_pending(sessions_for(settings), build_stages(services))
     return {"processed": report.processed, "quarantined": report.quarantined, "actions": dict(report.actions)}
 
 
@@ -136,7 +106,7 @@ def process(
 
     Example: eteam process --json
     """
-    result = _run_process(_settings(ctx))
+    result = _run_process(settings_of(ctx))
     if as_json:
         print(json.dumps(result))
     else:
@@ -156,8 +126,8 @@ def messages(
 
     Example: eteam messages --json --status quarantined
     """
-    settings = _settings(ctx)
-    with _sessions(settings)() as session:
+    settings = settings_of(ctx)
+    with sessions_for(settings)() as session:
         rows = message_rows(session, status=status, limit=limit)
         if as_json:
             for row in rows:
@@ -214,12 +184,12 @@ def demo(
 
     Example: eteam demo --no-dashboard --json
     """
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     upgrade(settings.database_url)
-    with _sessions(settings)() as session:
+    with sessions_for(settings)() as session:
         imported = store_stream(session, iter_paths([DEMO_MAILBOX]))
     processed = _run_process(settings)
-    with _sessions(settings)() as session:
+    with sessions_for(settings)() as session:
         summary = demo_summary(session)
     summary["imported"] = {"stored": imported.stored, "duplicates": imported.duplicates}
     summary["processed"] = processed["processed"]
@@ -254,12 +224,13 @@ def dashboard(ctx: typer.Context) -> None:
 
     Example: ETEAM_DASHBOARD_PORT=8600 eteam dashboard
     """
-    _start_dashboard(_settings(ctx))
+    _start_dashboard(settings_of(ctx))
 
 
 app.command()(train)
 app.command("evaluate")(evaluate_)
 app.command()(classify)
+app.command()(ingest)
 app.command()(send)
 
 ccb_app = typer.Typer(

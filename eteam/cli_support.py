@@ -1,13 +1,21 @@
-"""What every `eteam` command shares: the consoles, clear failures, settings and sessions."""
+"""What every `eteam` command shares: consoles, clear failures, settings, sessions, services."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.orm import Session, sessionmaker
 
+from classify.data import bundled_paths, read_many
+from classify.model import IntentModel
 from eteam.settings import Settings
+from eteam.stages import Services
 from models.db import make_engine, make_session_factory
+from respond.render import Renderer
+from respond.routing import RoutingTable
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -27,5 +35,28 @@ def sessions_for(settings: Settings) -> sessionmaker[Session]:
 
 def fail(message: str) -> typer.Exit:
     """Print what is wrong (and what to do) and return the exit to raise."""
-    err_console.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    err_console.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
     return typer.Exit(code=1)
+
+
+def ensure_model(settings: Settings) -> IntentModel:
+    """The active model; trained from the bundled corpus when there is none yet."""
+    path = settings.active_model_path
+    if not path.exists():
+        err_console.print(f"No model at {path}: training one from the bundled corpus…")
+        data = read_many(bundled_paths())
+        model = IntentModel.train(data.texts, data.labels)
+        model.save(path)
+        return model
+    return IntentModel.load(path)
+
+
+def build_services(settings: Settings) -> Services:
+    """The pipeline's long-lived parts: the active model, routing table, renderer, clock."""
+    return Services(
+        settings=settings,
+        model=ensure_model(settings),
+        routing=RoutingTable.load(),
+        renderer=Renderer(),
+        clock=lambda: datetime.now(timezone.utc),
+    )

@@ -1,0 +1,146 @@
+"""`eteam ingest`: fetch mail from IMAP, store each message once, then run the processing steps.
+
+A module of its own so the IMAP command can grow (watch mode, signals, progress) without
+crowding cli.py, which registers it with `app.command()(ingest)`; what it shares with the
+other commands comes from `eteam.cli_support`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from types import FrameType
+from typing import Annotated
+
+import typer
+from imapclient.exceptions import IMAPClientError
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from eteam.cli_support import build_services, err_console, fail, sessions_for, settings_of
+from eteam.pipeline import build_stages, process_pending
+from eteam.settings import MailboxSettings, Settings
+from ingest.imap import ingest_once, mailbox_from_url
+from ingest.imap import watch as watch_mailboxes
+
+
+
+class MailboxKind(str, Enum):
+    """What a one-off `--url` mailbox carries; configured mailboxes say it in their settings."""
+
+    contact = "contact"
+    outage = "outage"
+
+
+def _mailboxes(settings: Settings, url: str | None, kind: MailboxKind) -> list[MailboxSettings]:
+    """The mailboxes to read, each with a readable password, or a ValueError saying what to set."""
+    if url is not None:
+        mailboxes = [mailbox_from_url(url, kind.value)]
+    elif settings.mailboxes:
+        mailboxes = settings.mailboxes
+    else:
+        raise ValueError(
+            "no mailboxes configured: add [[mailboxes]] to the TOML file named by ETEAM_CONFIG, "
+            "or pass --url imap://USER@HOST:PORT/FOLDER"
+        )
+    for mailbox in mailboxes:
+        try:
+            mailbox.password()
+        except OSError as exc:
+            raise ValueError(f"mailbox {mailbox.name!r}: cannot read password_file: {exc}") from exc
+    return mailboxes
+
+
+@contextmanager
+def _progress(enabled: bool, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A live counter on stderr for long runs; nothing when printing JSON or not on a terminal."""
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description} {task.completed}"), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda count: progress.advance(task, count)
+
+
+def ingest(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="one pass over every mailbox, then exit (the default)")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="keep going with IMAP IDLE until SIGTERM or Ctrl-C")] = False,
+    url: Annotated[
+        str | None, typer.Option(help="read this mailbox instead of the configured ones: imap:// or imaps://USER@HOST:PORT/FOLDER")
+    ] = None,
+    kind: Annotated[MailboxKind, typer.Option(help="what the --url mailbox carries")] = MailboxKind.contact,
+    as_json: Annotated[bool, typer.Option("--json", help="print counts as JSON")] = False,
+) -> None:
+    """Fetch new IMAP mail, store each message once, then classify, route and answer it.
+
+    Mail is moved to Processed (or flagged \\Seen) only after it is stored; what cannot be fetched goes to Failed.
+
+    Passwords come from ETEAM_IMAP_PASSWORD (or the mailbox's password_env / password_file), never the URL.
+
+    --json prints fetched, stored, duplicates, quarantined (at fetch or processing), moved, processed, seconds.
+
+    Example: eteam ingest --once --json
+    """
+
+    if once and watch:
+        raise fail("choose --once or --watch, not both")
+    settings = settings_of(ctx)
+    try:
+        mailboxes = _mailboxes(settings, url, kind)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    sessions = sessions_for(settings)
+    stages = build_stages(build_services(settings))
+
+    if watch:
+        stop = threading.Event()
+
+        def request_stop(_signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        def process_new() -> None:
+            report = process_pending(sessions, stages)
+            if not (report.processed or report.quarantined):
+                return
+            if as_json:
+                print(json.dumps({"processed": report.processed, "quarantined": report.quarantined}), flush=True)
+            else:
+                err_console.print(f"Processed {report.processed}, quarantined {report.quarantined}.")
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        if not as_json:
+            err_console.print(f"Watching {', '.join(m.name for m in mailboxes)} (Ctrl-C stops).")
+        watch_mailboxes(settings, sessions, process_new, stop, mailboxes=mailboxes)
+        return
+
+    started = time.monotonic()
+    try:
+        with _progress(not as_json, "fetched") as advance:
+            report = ingest_once(settings, sessions, mailboxes, progress=advance)
+    except (IMAPClientError, OSError) as exc:
+        raise fail(f"IMAP: {type(exc).__name__}: {exc}") from exc
+    with _progress(not as_json, "processed") as advance:
+        processed = process_pending(sessions, stages, progress=advance)
+    result = {
+        **report.as_dict(),
+        "quarantined": report.quarantined + processed.quarantined,
+        "processed": processed.processed,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    if as_json:
+        print(json.dumps(result))
+    else:
+        typer.echo(
+            f"Fetched {result['fetched']}: {result['stored']} stored, {result['duplicates']} already stored, "
+            f"{result['moved']} moved or flagged; processed {result['processed']}, "
+            f"quarantined {result['quarantined']} in {result['seconds']:.1f} s."
+        )
