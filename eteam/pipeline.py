@@ -60,26 +60,85 @@ def build_stages(services: Services, names: tuple[str, ...] = DEFAULT_STAGES) ->
     return [STAGE_FACTORIES[name](services) for name in names]
 
 
-def run_one(session: Session, message: Message, stages: list[Stage]) -> bool:
-    """Run every step on one message; on error quarantine it. True when it was processed."""
-    item = WorkItem(session=session, message=message)
-    current = "start"
+def _quarantine(session: Session, message: Message, stage: str, exc: Exception) -> None:
+    log.warning("message %s quarantined at %s: %s", message.id, stage, exc)
+    message.status = MessageStatus.QUARANTINED
+    message.action = "quarantine"
+    message.queue = "Triage"
+    message.quarantine_stage = stage
+    message.reason = f"{stage}: {type(exc).__name__}: {exc}"[:2000]
+    session.add(Event(kind="quarantined", message_id=message.id, data={"stage": stage}))
+
+
+def _run_stages(item: WorkItem, stages: list[Stage]) -> None:
+    for stage in stages:
+        try:
+            stage.run(item)
+        except Exception as exc:
+            exc.add_note(f"stage: {stage.name}")
+            item.failure = (stage.name, exc)
+            raise
+    item.message.status = MessageStatus.PROCESSED
+
+
+def run_one(session: Session, item: WorkItem, stages: list[Stage]) -> bool:
+    """Run every step on one message in a savepoint; on error quarantine it. True if processed."""
+    if item.failure is not None:
+        _quarantine(session, item.message, *item.failure)
+        return False
     try:
         with session.begin_nested():
-            for stage in stages:
-                current = stage.name
-                stage.run(item)
-            message.status = MessageStatus.PROCESSED
+            _run_stages(item, stages)
     except Exception as exc:  # noqa: BLE001 - any failure of one message must not stop the loop
-        log.warning("message %s quarantined at %s: %s", message.id, current, exc)
-        message.status = MessageStatus.QUARANTINED
-        message.action = "quarantine"
-        message.queue = "Triage"
-        message.quarantine_stage = current
-        message.reason = f"{current}: {type(exc).__name__}: {exc}"[:2000]
-        session.add(Event(kind="quarantined", message_id=message.id, data={"stage": current}))
+        stage = item.failure[0] if item.failure else "start"
+        _quarantine(session, item.message, stage, exc)
         return False
     return True
+
+
+def prepare_batch(items: list[WorkItem], stages: list[Stage]) -> None:
+    """Run each step's database-free `prepare` over the batch, in step order.
+
+    If a step's batch call raises, it is retried message by message so that only the message
+    that breaks it is marked failed (and later quarantined with the step's name).
+    """
+    for stage in stages:
+        prepare = getattr(stage, "prepare", None)
+        if prepare is None:
+            continue
+        live = [item for item in items if item.failure is None]
+        try:
+            prepare(live)
+        except Exception:  # noqa: BLE001 - find the culprit below
+            for item in live:
+                try:
+                    prepare([item])
+                except Exception as exc:  # noqa: BLE001
+                    item.failure = (stage.name, exc)
+
+
+def run_batch(session: Session, items: list[WorkItem], stages: list[Stage]) -> int:
+    """Process a prepared batch; returns how many were processed (the rest are quarantined).
+
+    Fast path: the whole batch in one savepoint. Should any message raise, that savepoint is
+    rolled back and the batch re-runs message by message, each in its own savepoint, so the
+    failure quarantines one message and leaves no half-done work.
+    """
+    ready = [item for item in items if item.failure is None]
+    try:
+        with session.begin_nested():
+            for item in ready:
+                _run_stages(item, stages)
+    except Exception:  # noqa: BLE001 - retried one by one below
+        for item in ready:
+            item.failure = None
+            item.decision = None
+        session.expire_all()
+        return sum(run_one(session, item, stages) for item in items)
+    for item in items:
+        if item.failure is not None:
+            _quarantine(session, item.message, *item.failure)
+    return len(ready)
 
 
 def process_pending(
@@ -101,14 +160,13 @@ def process_pending(
             )
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            batch = list(session.scalars(query))
-            if not batch:
+            items = [WorkItem(session=session, message=message) for message in session.scalars(query)]
+            if not items:
                 return report
-            for message in batch:
-                if run_one(session, message, stages):
-                    report.processed += 1
-                else:
-                    report.quarantined += 1
-                report.actions[message.action or "none"] += 1
+            prepare_batch(items, stages)
+            processed = run_batch(session, items, stages)
+            report.processed += processed
+            report.quarantined += len(items) - processed
+            report.actions.update(item.message.action or "none" for item in items)
         if progress is not None:
-            progress(len(batch))
+            progress(len(items))

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
+    Column,
+    func,
     JSON,
     BigInteger,
     Boolean,
@@ -231,7 +233,11 @@ class OutboundReply(Base):
     """The outbox: a reply is committed here before any attempt to send it."""
 
     __tablename__ = "outbound_reply"
-    __table_args__ = (Index("ix_outbound_reply_status", "status"),)
+    __table_args__ = (
+        Index("ix_outbound_reply_status", "status"),
+        # loop protection looks replies up by recipient, case-insensitively, for every reply
+        Index("ix_outbound_reply_to_addr_lower", func.lower(Column("to_addr"))),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), index=True)
