@@ -26,6 +26,7 @@ from eteam.messages import message_rows
 from eteam.model_commands import classify, evaluate_, train
 from eteam.pipeline import build_stages, process_pending
 from eteam.send_command import ccb_export, send
+from eteam.worker_command import worker
 from eteam.settings import DEMO_MAILBOX, Settings, load_settings
 from ingest.sources import UnknownSourceError, iter_paths
 from ingest.store import store_stream
@@ -232,6 +233,7 @@ app.command("evaluate")(evaluate_)
 app.command()(classify)
 app.command()(ingest)
 app.command()(send)
+app.command()(worker)
 
 ccb_app = typer.Typer(
     help="The CCB notes outbox: export pending notes for upload.\n\n"

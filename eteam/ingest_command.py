@@ -36,7 +36,17 @@ class MailboxKind(str, Enum):
     outage = "outage"
 
 
-def _mailboxes(settings: Settings, url: str | None, kind: MailboxKind) -> list[MailboxSettings]:
+def stop_on_signals(stop: threading.Event) -> None:
+    """Turn SIGTERM and SIGINT into `stop`, so the current batch finishes before the loops end."""
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+
+def mailboxes_to_read(settings: Settings, url: str | None, kind: MailboxKind) -> list[MailboxSettings]:
     """The mailboxes to read, each with a readable password, or a ValueError saying what to set."""
     if url is not None:
         mailboxes = [mailbox_from_url(url, kind.value)]
@@ -94,7 +104,7 @@ def ingest(
         raise fail("choose --once or --watch, not both")
     settings = settings_of(ctx)
     try:
-        mailboxes = _mailboxes(settings, url, kind)
+        mailboxes = mailboxes_to_read(settings, url, kind)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     sessions = sessions_for(settings)
@@ -102,9 +112,6 @@ def ingest(
 
     if watch:
         stop = threading.Event()
-
-        def request_stop(_signum: int, _frame: FrameType | None) -> None:
-            stop.set()
 
         def process_new() -> None:
             report = process_pending(sessions, stages)
@@ -115,8 +122,7 @@ def ingest(
             else:
                 err_console.print(f"Processed {report.processed}, quarantined {report.quarantined}.")
 
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
+        stop_on_signals(stop)
         if not as_json:
             err_console.print(f"Watching {', '.join(m.name for m in mailboxes)} (Ctrl-C stops).")
         watch_mailboxes(settings, sessions, process_new, stop, mailboxes=mailboxes)
