@@ -25,7 +25,7 @@ from eteam.ingest_command import ingest
 from eteam.messages import message_rows
 from eteam.model_commands import classify, evaluate_, train
 from eteam.pipeline import build_stages, process_pending
-from eteam.send_command import ccb_export, send
+from eteam.send_command import ccb_export, ccb_post, send
 from eteam.worker_command import worker
 from eteam.settings import DEMO_MAILBOX, Settings, load_settings
 from ingest.sources import UnknownSourceError, iter_paths
@@ -236,11 +236,12 @@ app.command()(send)
 app.command()(worker)
 
 ccb_app = typer.Typer(
-    help="The CCB notes outbox: export pending notes for upload.\n\n"
+    help="The CCB notes outbox: export pending notes for upload, or post them to CCB.\n\n"
     "Example: eteam ccb export --date 2026-11-24 --out ccb-2026-11-24.csv",
     no_args_is_help=True,
 )
 ccb_app.command("export")(ccb_export)
+ccb_app.command("post")(ccb_post)
 app.add_typer(ccb_app, name="ccb")
 
 

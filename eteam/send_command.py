@@ -1,4 +1,4 @@
-"""The `eteam send` and `eteam ccb export` commands: delivering the two outboxes.
+"""The `eteam send`, `eteam ccb export` and `eteam ccb post` commands: delivering the two outboxes.
 
 This is the entry point for outbound mail, so it is the one place that reads the SMTP relay
 from the environment (ETEAM_SMTP_URL, ETEAM_SMTP_PASSWORD: a secret, so never from the
@@ -21,7 +21,7 @@ import typer
 
 from eteam.cli_support import console, fail, sessions_for, settings_of
 from respond.cases import LOS_ANGELES
-from respond.ccb_export import export_notes
+from respond.ccb_export import export_notes, post_notes
 from respond.sender import SendReport, send_pending
 from respond.smtp import SmtpSettings
 
@@ -116,3 +116,24 @@ def ccb_export(
         print(json.dumps({"exported": count, "file": str(target)}))
     else:
         console.print(f"Exported {count} CCB note(s) to {target}.")
+
+
+def ccb_post(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="print the counts as JSON")] = False,
+) -> None:
+    """Post the pending CCB notes to CCB's REST inbound service (ETEAM_CCB_ENDPOINT_URL).
+
+    A note the endpoint refuses stays pending for the next run; none is ever dropped. The
+    bearer token, if CCB needs one, comes from ETEAM_CCB_TOKEN (environment only).
+
+    Example: ETEAM_CCB_ENDPOINT_URL=https://ccb.ladwp.example/notes eteam ccb post --json
+    """
+    settings = settings_of(ctx)
+    if not settings.ccb_endpoint_url:
+        raise fail("no CCB endpoint: set ETEAM_CCB_ENDPOINT_URL, or use `eteam ccb export` for a file")
+    report = post_notes(sessions_for(settings), settings.ccb_endpoint_url, os.environ.get("ETEAM_CCB_TOKEN"))
+    if as_json:
+        print(json.dumps({"posted": report.posted, "failed": report.failed}))
+    else:
+        console.print(f"Posted {report.posted} CCB note(s); {report.failed} left pending for the next run.")

@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     reply_mode: Literal["auto", "draft"] = "auto"
     draft_intents: list[str] = Field(default_factory=list)
     restoration_notices: bool = True
+    ccb_endpoint_url: str | None = None
     attachment_store_limit: int = 5 * 1024 * 1024
     mailboxes: list[MailboxSettings] = Field(default_factory=list)
     dashboard_host: str = "127.0.0.1"

@@ -177,3 +177,22 @@ def test_post_stops_when_the_endpoint_is_down(sessions: sessionmaker[Session], e
     report = post_notes(sessions, url, timeout=2)
     assert (report.posted, report.failed) == (0, 1)
     assert statuses(sessions) == {i: "pending" for i in ids}
+
+
+def test_ccb_post_command(
+    sessions: sessionmaker[Session], settings: Settings, endpoint: CcbEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eteam.send_command import ccb_post
+
+    add_notes(sessions, NOV_23, NOV_23)
+    app = typer.Typer()
+    app.command()(ccb_post)
+    missing = CliRunner().invoke(app, ["--json"], obj=settings)
+    assert missing.exit_code == 1 and "ETEAM_CCB_ENDPOINT_URL" in missing.output
+    monkeypatch.setenv("ETEAM_CCB_TOKEN", "t0ken")
+    configured = settings.model_copy(update={"ccb_endpoint_url": endpoint.url})
+    first = CliRunner().invoke(app, ["--json"], obj=configured)
+    second = CliRunner().invoke(app, ["--json"], obj=configured)
+    assert json.loads(first.stdout) == {"posted": 1, "failed": 1}  # the stand-in refuses its first request
+    assert json.loads(second.stdout) == {"posted": 1, "failed": 0}
+    assert {h["Authorization"] for h in endpoint.headers} == {"Bearer t0ken"}
