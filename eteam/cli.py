@@ -212,6 +212,7 @@ def _start_dashboard(settings: Settings) -> None:
         "--server.port", str(settings.dashboard_port),
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
     ]
     try:
         subprocess.run(command, env=env, check=False)
