@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ingest.parse import message_id_of
@@ -66,12 +67,27 @@ def store_batch(session: Session, batch: list[tuple[str, bytes]]) -> StoreReport
                 status=MessageStatus.RECEIVED,
             )
         )
-    session.add_all(new_rows)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add_all(new_rows)
+    except IntegrityError:
+        # Another importer stored some of these since we looked: insert one by one, keeping ours.
+        new_rows = [row for row in new_rows if _insert_unless_stored(session, row)]
+        report.duplicates = report.seen - len(new_rows)
     session.add_all(Event(kind="received", message_id=row.id) for row in new_rows)
     report.stored = len(new_rows)
     report.stored_ids = [row.id for row in new_rows]
     return report
+
+
+def _insert_unless_stored(session: Session, row: Message) -> bool:
+    """Insert one message in its own savepoint; False when its Message-ID is already stored."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
 
 
 def store_stream(

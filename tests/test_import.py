@@ -61,3 +61,26 @@ def test_missing_path_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, settings
     result = CliRunner().invoke(app, ["import", str(tmp_path / "nowhere")])
     assert result.exit_code == 1
     assert "no such file or folder" in result.output
+
+
+def test_concurrent_importers_store_each_message_once(settings: Settings) -> None:
+    """Two importers racing over the same mailbox: no batch fails, nothing is stored twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import func, select
+
+    from ingest.store import store_stream
+    from models import Message
+    from models.db import make_engine, make_session_factory
+
+    sessions = make_session_factory(make_engine(settings.database_url))
+
+    def import_all(batch_size: int) -> int:
+        with sessions() as session:
+            return store_stream(session, iter_path(DEMO_MAILBOX), batch_size=batch_size).stored
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        stored = sum(pool.map(import_all, [7, 11]))
+    with sessions() as session:
+        count = session.scalar(select(func.count()).select_from(Message))
+    assert stored == count == DEMO_COUNT
