@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Select, case, exists, func, inspect, or_, 
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+from classify.extract import mask_pii
 from models import Classification, Message, MessageStatus, OutboundReply, Outage, ServiceRequest
 
 REPLY_SENT = "sent"
@@ -231,9 +232,14 @@ def queue_names(session: Session) -> list[str]:
 
 
 def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
-    """A DataFrame with `received_at` as UTC timestamps, whatever zone handling the backend has."""
+    """A DataFrame with `received_at` as UTC timestamps and customer-written subjects PII-masked.
+
+    A customer may put a card or SSN in the subject line; the dashboard shows it masked, with the
+    same `mask_pii` every other output uses.
+    """
     frame = pd.DataFrame(rows, columns=columns)
     frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True)
+    frame["subject"] = frame["subject"].map(lambda subject: mask_pii(subject or ""))
     return frame
 
 

@@ -180,3 +180,20 @@ def test_has_messages_is_false_until_there_is_a_message(tmp_path: Path) -> None:
         assert queries.queue_summary(session, FIXTURE_NOW) == []
         assert queries.outages(session, FIXTURE_NOW) == []
         assert queries.recent_messages(session).empty
+
+
+def test_subjects_are_pii_masked(tmp_path: Path) -> None:
+    """A card number typed into a subject line never reaches the dashboard."""
+    from models import Message
+
+    url = f"sqlite:///{tmp_path / 'pii.db'}"
+    upgrade(url)
+    sessions = make_session_factory(make_engine(url))
+    with sessions.begin() as session:
+        session.add(
+            Message(message_id="<pii@x>", content_hash="h", raw=b"", status="processed", queue="Billing",
+                    kind="customer", subject="charge on card 4111 1111 1111 1111", action="human")
+        )
+    with sessions() as session:
+        subjects = list(queries.recent_messages(session)["subject"])
+    assert subjects == ["charge on card [CARD ****1111]"]
