@@ -76,3 +76,14 @@ def test_customer_text_is_data_not_template(renderer: Renderer) -> None:
     hostile = "{{ config }}{% for x in range(10**9) %}x{% endfor %}"
     body = renderer.render("other_agency", "en", customer_name=hostile)
     assert hostile in body
+
+
+@pytest.mark.parametrize(("lang", "example", "yours"), [
+    ("en", "As an example, for a past-due balance of", "For your past-due balance of"),
+    ("es", "A modo de ejemplo", "Para su saldo vencido de"),
+])
+def test_unverified_sender_never_told_their_balance(renderer: Renderer, lang: str, example: str, yours: str) -> None:
+    unverified = renderer.render("payment_arrangement", lang, plan=PLAN, verified=False)
+    assert example in unverified and yours not in unverified
+    verified = renderer.render("payment_arrangement", lang, plan=PLAN, verified=True)
+    assert yours in verified
