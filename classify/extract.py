@@ -45,15 +45,79 @@ URGENT_PATTERNS = {
     "today": re.compile(r"(?i)\b(today|tonight|right now|hoy|ahora mismo|esta noche)\b"),
 }
 SPANISH_WORDS = frozenset(
-    "el la los las de del que y en por para con una un mi mis su es son está estoy tengo "
-    "hola gracias cuenta factura luz agua servicio pagar pago quiero necesito puedo por favor "
-    "cuando como pero muy también desde hace casa dirección nombre ayuda usted ustedes nos "
-    "me se lo le ya no sí si ha han fue".split()
+    ["el", "la", "los", "las", "de", "del", "que", "y", "en", "por", "para", "con", "una", "un", "mi", "mis", "su", "es", "son", "está", "estoy", "tengo", "hola", "gracias", "cuenta", "factura", "luz", "agua", "servicio", "pagar", "pago", "quiero", "necesito", "puedo", "por", "favor", "cuando", "como", "pero", "muy", "también", "desde", "hace", "casa", "dirección", "nombre", "ayuda", "usted", "ustedes", "nos", "me", "se", "lo", "le", "ya", "no", "sí", "si", "ha", "han", "fue"]
 )
 ENGLISH_WORDS = frozenset(
-    "the a an and of to in for on with my is are was i we you your it this that have has "
-    "bill account service water power please thanks thank can could would need want pay "
-    "when how but very also from since home address name help our me be not do does".split()
+    ["the", "a", "an", "and", "of", "to", "in", "for", "on", "with", "my", "is", "are", "was", "i", "we", "you", "your", "it", "this", "that", "have", "has", "bill", "account", "service", "water", "power", "please", "thanks", "thank", "can", "could", "would", "need", "want", "pay", "when", "how", "but", "very", "also", "from", "since", "home", "address", "name", "help", "our", "me", "be", "not", "do", "does"]
+)
+STREET_SUFFIXES = (
+    "street|st|avenue|ave|av|boulevard|blvd|bl|drive|dr|road|rd|way|place|pl|lane|ln|court|ct|"
+    "terrace|ter|parkway|pkwy|highway|hwy|circle|cir|trail|trl|square|sq|walk|row|alley|aly|loop|"
+    "crescent|cres|plaza|plz"
+)
+STREET_PREFIXES = "avenida|calle|camino|paseo|via|vía"
+LA_PLACES = (
+    "los angeles|la|l\\.a\\.|van nuys|sherman oaks|studio city|north hollywood|no\\.? hollywood|"
+    "panorama city|encino|tarzana|reseda|northridge|granada hills|chatsworth|canoga park|"
+    "woodland hills|west hills|winnetka|sylmar|san pedro|wilmington|harbor city|venice|"
+    "west hollywood|hollywood|echo park|silver lake|silverlake|koreatown|eagle rock|highland park|"
+    "boyle heights|watts|westchester|playa del rey|playa vista|pacoima|sun valley|sunland|tujunga|"
+    "mission hills|north hills|arleta|valley village|toluca lake|porter ranch|lake balboa|brentwood|"
+    "westwood|pacific palisades|mar vista|palms|del rey|hyde park|lincoln heights|el sereno|"
+    "mount washington|los feliz|atwater village|glassell park|cypress park|leimert park|"
+    "baldwin hills|mid-city|mid city|hancock park|westlake|pico-union|chinatown|downtown|"
+    "little tokyo|harbor gateway|shadow hills|lake view terrace|sawtelle|century city|"
+    "south los angeles|south la|east hollywood|carthay|cheviot hills|beverlywood"
+)
+_UNIT = r"(?:,?\s*(?:apt\.?|apartment|unit|ste\.?|suite|spc\.?|space|depto\.?|departamento|#)\s*#?\s*[\w-]{1,6})"
+_CITY = rf"(?:,?\s+(?:{LA_PLACES}))"
+_STATE = r"(?:,?\s+(?:ca|calif\.?|california))"
+_ZIP = r"(?:,?\s+9[0-3]\d{3}(?:-\d{4})?)"
+_NAME_WORD = r"[a-z0-9][a-z0-9'.-]*"
+ADDRESS_RE = re.compile(
+    rf"(?<![\w$#/.,-])(?P<number>\d{{1,6}}(?:-?[a-z](?![a-z]))?)\s+"
+    rf"(?P<street>(?:(?:[nsew]\.?|north|south|east|west)\s+)?"
+    rf"(?:(?:{_NAME_WORD}\s+){{1,3}}?(?:{STREET_SUFFIXES})\b\.?"
+    rf"|(?:{STREET_PREFIXES})\s+(?:(?:de|del|de la|de las|de los|el|la|las|los)\s+)?{_NAME_WORD}"
+    rf"(?:\s+{_NAME_WORD})?"
+    # no street type, but a direction and a capitalised name: "1022 N Alvarado"
+    rf"|(?:[nsew]\.?|north|south|east|west)\s+(?-i:[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)))"
+    rf"(?P<rest>{_UNIT}?{_CITY}?{_STATE}?{_ZIP}?)(?![\w-])",
+    re.IGNORECASE,
+)
+#: "Service Address: 9133 Cedros" or "address 9031 Sepulveda": a labelled address without a street type
+LABELLED_ADDRESS_RE = re.compile(
+    r"(?:\baddress|\bdirecci[oó]n|\bdomicilio)(?:\s+(?:is|es))?\s*:?\s*(?:at\s+|en\s+)?"
+    r"(\d{1,6}\s+[A-Za-zÁÉÍÓÚÑáéíóúñ][\w'.#-]*(?:[ \t]+[\w'.#-]+){0,4})",
+    re.IGNORECASE,
+)
+#: words that never belong to a street name: they mean the digits were a count or an amount
+ADDRESS_STOPWORDS = frozenset(
+    ["a", "an", "and", "the", "of", "to", "in", "on", "at", "for", "my", "our", "your", "his", "her", "their", "is", "was", "are", "were", "be", "been", "have", "has", "had", "i", "we", "you", "he", "she", "it", "they", "this", "that", "these", "those", "with", "from", "by", "or", "not", "no", "but", "if", "so", "than", "then", "per", "times", "days", "weeks", "months", "years", "dollars", "bucks", "kwh", "hcf", "gallons", "units", "people", "dogs", "cats", "bills", "y", "el", "los", "las", "un", "una", "de", "en", "con", "por", "para", "mi", "mis", "su", "sus", "es", "son", "fue", "que"]
+)
+MONTHS_EN = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+MONTHS_ES = "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre"
+DATE_RE = re.compile(
+    r"(?<![\w/$.-])(?:"
+    r"\d{4}-\d{1,2}-\d{1,2}"  # ISO
+    r"|(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:\d{4}|\d{2}))?"  # m/d[/y]
+    rf"|(?:{MONTHS_EN})\.?\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
+    rf"|(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{MONTHS_EN})(?:,?\s+\d{{4}})?"
+    rf"|(?:0?[1-9]|[12]\d|3[01])\s+de\s+(?:{MONTHS_ES})(?:\s+(?:de|del)\s+\d{{4}})?"
+    r")(?![\w/-])",
+    re.IGNORECASE,
+)
+METER_READ_RE = re.compile(
+    r"(?:\bmeter\s+(?:read(?:ing)?s?|shows|says|displays|is\s+at|is\s+showing|dial)"
+    r"|\bread(?:ing)?s?\s+(?:on|of|from|at)\s+(?:the|my)\s+meter"
+    r"|\b(?:current|actual|present|today'?s)\s+read(?:ing)?"
+    r"|\blectura(?:\s+(?:del|de mi|de el)\s+medidor)?"
+    r"|\bmedidor\s+(?:marca|dice|indica|muestra|está en|esta en))"
+    r"[^\n.!?$]{0,40}?(?<![\d/$.,-])(\d{3,7}(?:\.\d{1,2})?)(?![\d/%]|,\d)",
+    re.IGNORECASE,
 )
 WORD_RE = re.compile(r"[a-záéíóúñü]+", re.IGNORECASE)
 SENTENCE_RE = re.compile(r"[.!?¡¿\n]+")
@@ -65,6 +129,10 @@ class Facts:
 
     account_number: str | None = None
     zip: str | None = None
+    service_address: str | None = None
+    addresses: list[str] = field(default_factory=list)
+    dates: list[str] = field(default_factory=list)
+    meter_reads: list[str] = field(default_factory=list)
     phones: list[str] = field(default_factory=list)
     emails: list[str] = field(default_factory=list)
     amounts: list[str] = field(default_factory=list)
@@ -177,6 +245,42 @@ def _phones(text: str) -> list[str]:
     ]
 
 
+def _address_matches(text: str) -> list[re.Match[str]]:
+    """Street addresses: house number, optional direction, street name and type, unit, city, ZIP."""
+    found = []
+    for match in ADDRESS_RE.finditer(text):
+        words = re.findall(r"[a-záéíóúñü']+", match.group("street").lower())
+        if any(word in ADDRESS_STOPWORDS for word in words[:-1]):
+            continue
+        found.append(match)
+    for match in LABELLED_ADDRESS_RE.finditer(text):
+        if not any(f.start() <= match.start(1) < f.end() for f in found):
+            found.append(match)
+    return sorted(found, key=lambda m: m.start())
+
+
+def _address_text(match: re.Match[str]) -> str:
+    """The address as written, tidied; a labelled one ends before the first non-address word."""
+    if match.re is LABELLED_ADDRESS_RE:
+        words = match.group(1).split()
+        kept = words[:2]
+        for word in words[2:]:
+            if word.lower().strip(".,") in ADDRESS_STOPWORDS:
+                break
+            kept.append(word)
+        raw = " ".join(kept)
+    else:
+        raw = match.group()
+    return " ".join(raw.replace(" ,", ",").split()).strip(" ,.;:")
+
+
+def _emails(text: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for email in EMAIL_RE.findall(text):
+        seen.setdefault(email.rstrip(".-").lower(), None)
+    return list(seen)
+
+
 def extract_facts(text: str) -> Facts:
     """All facts of one text; PII digit runs are excluded from the account and phone lists."""
     pii = pii_spans(text)
@@ -187,12 +291,26 @@ def extract_facts(text: str) -> Facts:
 
     accounts = [m.group(1) for m in ACCOUNT_RE.finditer(text) if clear(m)]
     zips = [m.group(1) for m in ZIP_RE.finditer(text) if clear(m)]
+    address_matches = [m for m in _address_matches(text) if clear(m)]
+    addresses = list(dict.fromkeys(_address_text(m) for m in address_matches))
+    address_spans = [m.span() for m in address_matches]
+    dates = [m.group() for m in DATE_RE.finditer(text) if clear(m)]
+    taken = blocked + address_spans + [m.span() for m in DATE_RE.finditer(text)]
+    meter_reads = [
+        m.group(1)
+        for m in METER_READ_RE.finditer(text)
+        if not any(s < m.end(1) and m.start(1) < e for s, e in taken)
+    ]
     urgency = [name for name, pattern in URGENT_PATTERNS.items() if pattern.search(text)]
     return Facts(
         account_number=accounts[0] if accounts else None,
         zip=zips[-1] if zips else None,
+        service_address=addresses[0] if addresses else None,
+        addresses=addresses[:5],
+        dates=list(dict.fromkeys(dates))[:10],
+        meter_reads=list(dict.fromkeys(meter_reads))[:5],
         phones=[p for p in _phones(text) if re.sub(r"\D", "", p) not in accounts][:5],
-        emails=EMAIL_RE.findall(text)[:5],
+        emails=_emails(text)[:5],
         amounts=AMOUNT_RE.findall(text)[:10],
         sr_numbers=SR_RE.findall(text)[:5],
         urgency=urgency,

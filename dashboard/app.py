@@ -25,7 +25,8 @@ if _REPO_ROOT not in sys.path:
     sys.path.append(_REPO_ROOT)
 
 from dashboard import queries  # noqa: E402
-from eteam.settings import load_settings  # noqa: E402
+from classify.corrections import ModelRegistry  # noqa: E402
+from eteam.settings import Settings, load_settings  # noqa: E402
 from models.db import make_engine, make_session_factory  # noqa: E402
 
 TITLE = "E-Team Inbox"
@@ -55,10 +56,15 @@ COLUMNS = {
 
 
 @st.cache_resource(show_spinner=False)
+def app_settings() -> Settings:
+    """Read the settings once per server process (the environment `eteam dashboard` passes)."""
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False)
 def session_factory() -> sessionmaker[Session]:
-    """Read the settings and build the engine once per server process; sessions share its pool."""
-    settings = load_settings()
-    return make_session_factory(make_engine(settings.database_url))
+    """Build the engine once per server process; sessions share its pool."""
+    return make_session_factory(make_engine(app_settings().database_url))
 
 
 def format_age(age: timedelta | None) -> str:
@@ -198,11 +204,30 @@ def quarantine_page(session: Session) -> None:
     show_messages(frame)
 
 
+def model_page(session: Session) -> None:
+    """The active intent model beside the newest candidate, and the corrections not yet learnt."""
+    registry = ModelRegistry(app_settings().var_dir / "models.json").read()
+    table = queries.model_table(registry)
+    if table.empty:
+        st.info("No trained model is recorded yet — run `eteam train`.")
+        return
+    active = registry.get("active") or {}
+    trained_at = active.get("trained_at")
+    since = datetime.fromisoformat(trained_at) if trained_at else None
+    st.metric("Agent corrections since the active model was trained", queries.corrections_since(session, since))
+    st.dataframe(table, hide_index=True)
+    st.caption(
+        "A retrained model replaces the active one only when it is no worse on the same hold-out "
+        "messages; otherwise it waits here as the candidate. Retrain with `eteam train`."
+    )
+
+
 PAGES: dict[str, Callable[[Session], None]] = {
     "Queues": queues_page,
     "Messages": messages_page,
     "Outages": outages_page,
     "Quarantine": quarantine_page,
+    "Model": model_page,
 }
 
 

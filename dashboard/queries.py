@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from classify.extract import mask_pii
-from models import Classification, Message, MessageStatus, OutboundReply, Outage, ServiceRequest
+from models import Classification, Correction, Message, MessageStatus, OutboundReply, Outage, ServiceRequest
 
 REPLY_SENT = "sent"
 """`OutboundReply.status` once the SMTP server accepted the reply."""
@@ -352,3 +352,43 @@ def quarantined(session: Session, limit: int = 500) -> pd.DataFrame:
         .limit(limit)
     )
     return _frame(list(session.execute(statement)), QUARANTINE_COLUMNS)
+
+
+def corrections_since(session: Session, since: datetime | None) -> int:
+    """Agent reclassifications stored after `since` (the active model's training time).
+
+    These are what the next `eteam train` learns from; a growing number is the manager's cue
+    to retrain.
+    """
+    statement = select(func.count()).select_from(Correction)
+    if since is not None:
+        statement = statement.where(Correction.created_at > _as_utc(since))
+    return int(session.scalar(statement) or 0)
+
+
+def model_table(registry: dict[str, Any]) -> pd.DataFrame:
+    """The active and candidate models side by side: version, training, hold-out figures, why.
+
+    `registry` is what `classify.corrections.ModelRegistry.read` returns; a missing entry is
+    left out, so a fresh install shows only its active model (or nothing before `eteam train`).
+    """
+    rows = []
+    for role in ("active", "candidate"):
+        entry = registry.get(role)
+        if not entry:
+            continue
+        holdout = entry.get("holdout") or {}
+        rows.append(
+            {
+                "Role": role,
+                "Version": entry.get("version"),
+                "Trained at": entry.get("trained_at"),
+                "Training rows": entry.get("training_rows"),
+                "Agent corrections": entry.get("corrections"),
+                "Hold-out macro-F1": holdout.get("macro_f1"),
+                "Hold-out coverage": holdout.get("coverage"),
+                "Accuracy above threshold": holdout.get("accuracy_at_threshold"),
+                "Why": entry.get("reason"),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -281,6 +281,8 @@ class ExtractStage:
         zip_field = re.sub(r"\D", "", fields.get("ZIP", ""))[:5]
         if len(zip_field) == 5:
             facts.zip = zip_field
+        if fields.get("Service Address"):
+            facts.service_address = fields["Service Address"]
         if preferred_lang:
             facts.lang = preferred_lang
         return facts
@@ -320,7 +322,10 @@ class ClassifyStage:
     def prepare(self, items: list[WorkItem]) -> None:
         """One model call for the whole batch: per-call overhead dwarfs per-message cost."""
         wanted = [item for item in items if self._wanted(item)]
-        predictions = self.services.model.predict_many([self._text(item.parsed) for item in wanted])  # type: ignore[arg-type]
+        predictions = self.services.model.predict_many(
+            [self._text(item.parsed) for item in wanted],  # type: ignore[arg-type]
+            topics=[item.parsed.topic for item in wanted],  # type: ignore[union-attr]
+        )
         for item, prediction in zip(wanted, predictions, strict=True):
             item.prediction = prediction
 
@@ -330,7 +335,10 @@ class ClassifyStage:
         if message.kind in UNCLASSIFIED_KINDS:
             return
         if item.prediction is None:
-            item.prediction = self.services.model.predict(message.new_text or message.text or message.subject)
+            item.prediction = self.services.model.predict(
+                message.new_text or message.text or message.subject,
+                topic=(message.form_fields or {}).get("Topic"),
+            )
         prediction = item.prediction
         item.session.add(
             Classification(

@@ -137,3 +137,27 @@ def test_an_unreadable_database_shows_an_error_not_a_traceback(
     app = run_app(monkeypatch, f"sqlite:///{broken}")
     assert len(app.error) == 1
     assert app.error[0].value.startswith(f"Cannot read the database at sqlite:///{broken}")
+
+
+def test_model_page_shows_active_and_candidate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manager sees both models' hold-out figures, why the candidate is not live, and the backlog."""
+    import json
+
+    var = tmp_path / "var"
+    var.mkdir()
+    figures = {"macro_f1": 0.91, "coverage": 0.62, "accuracy_at_threshold": 0.985}
+    (var / "models.json").write_text(json.dumps({
+        "active": {"version": "v-active", "trained_at": "2026-11-01T00:00:00+00:00", "training_rows": 4000,
+                   "corrections": 0, "holdout": figures, "reason": "first model"},
+        "candidate": {"version": "v-new", "trained_at": "2026-11-24T00:00:00+00:00", "training_rows": 4010,
+                      "corrections": 10, "holdout": {**figures, "macro_f1": 0.88},
+                      "reason": "macro-F1 0.880 < active 0.910"},
+        "history": [],
+    }))
+    monkeypatch.setenv("ETEAM_VAR_DIR", str(var))
+    app = go_to(run_app(monkeypatch, build_fixture_database(tmp_path, now=datetime.now(timezone.utc))), "Model")
+    table = app.dataframe[0].value
+    assert list(table["Role"]) == ["active", "candidate"]
+    assert list(table["Version"]) == ["v-active", "v-new"]
+    assert "macro-F1 0.880" in table["Why"].iloc[1]
+    assert app.metric[0].label.startswith("Agent corrections since")

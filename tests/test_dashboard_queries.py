@@ -197,3 +197,24 @@ def test_subjects_are_pii_masked(tmp_path: Path) -> None:
     with sessions() as session:
         subjects = list(queries.recent_messages(session)["subject"])
     assert subjects == ["charge on card [CARD ****1111]"]
+
+
+def test_corrections_since_counts_only_newer(tmp_path: Path) -> None:
+    """Only corrections made after the active model was trained are waiting to be learnt."""
+    from datetime import datetime, timezone
+
+    from models import Correction, Message
+
+    url = f"sqlite:///{tmp_path / 'corrections.db'}"
+    upgrade(url)
+    sessions = make_session_factory(make_engine(url))
+    with sessions.begin() as session:
+        message = Message(message_id="<c@x>", content_hash="h", raw=b"", status="processed")
+        session.add(message)
+        session.flush()
+        for day in (1, 10, 20):
+            session.add(Correction(message_id=message.id, old_intent="other", new_intent="high_bill",
+                                   created_at=datetime(2026, 11, day, tzinfo=timezone.utc)))
+    with sessions() as session:
+        assert queries.corrections_since(session, None) == 3
+        assert queries.corrections_since(session, datetime(2026, 11, 5, tzinfo=timezone.utc)) == 2

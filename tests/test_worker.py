@@ -68,7 +68,7 @@ ENGLISH = customer_mail(
 )
 SPANISH = customer_mail(
     "maria.lopez@correo.example", "María López", "Formas de pago",
-    "¿Cuáles son las formas de pago de mi factura? ¿Puedo pagar en línea o por teléfono?",
+    "Hola, quisiera recibir la factura por correo electrónico (sin papel) y pagar automáticamente con AutoPay. ¿Cómo me inscribo?",
     "formas-de-pago-1",
 )
 HIGH_BILL = customer_mail(
