@@ -206,12 +206,7 @@ class ModelRegistry:
             raise ValueError(role)
         data = self.read()
         entry = {
-            "version": model.version,
-            "path": str(path),
-            "features": model.meta.features,
-            "trained_at": model.meta.trained_at,
-            "training_rows": model.meta.training_rows,
-            "corrections": model.meta.extra_rows,
+            **self._describe(model, path),
             "holdout": figures,
             "reason": reason,
             "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -228,19 +223,23 @@ class ModelRegistry:
         data = self.read()
         entry = data.get("active") or {}
         if entry.get("version") != model.version:
-            entry = {
-                "version": model.version,
-                "path": str(path),
-                "features": model.meta.features,
-                "trained_at": model.meta.trained_at,
-                "training_rows": model.meta.training_rows,
-                "corrections": model.meta.extra_rows,
-                "reason": "active before the registry recorded it",
-            }
+            entry = {**self._describe(model, path), "reason": "active before the registry recorded it"}
         entry["holdout"] = figures
         entry["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         data["active"] = entry
         self._write(data)
+
+    @staticmethod
+    def _describe(model: IntentModel, path: Path) -> dict[str, Any]:
+        """What identifies a model in the registry: version, file, features, training data size."""
+        return {
+            "version": model.version,
+            "path": str(path),
+            "features": model.meta.features,
+            "trained_at": model.meta.trained_at,
+            "training_rows": model.meta.training_rows,
+            "corrections": model.meta.extra_rows,
+        }
 
     def _write(self, data: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -115,3 +115,15 @@ def services(settings: Settings) -> Services:
         renderer=Renderer(),
         clock=lambda: datetime(2026, 11, 24, 18, 0, tzinfo=timezone.utc),
     )
+
+
+def store_and_process(settings: Settings, services: Services, raws: list[bytes]) -> None:
+    """Store raw messages as an import would, then run the whole pipeline over them."""
+    from eteam.pipeline import build_stages, process_pending
+    from ingest.store import store_stream
+    from models.db import make_engine, make_session_factory
+
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions() as session:
+        store_stream(session, [(f"test:{i}", raw) for i, raw in enumerate(raws)])
+    process_pending(sessions, build_stages(services))

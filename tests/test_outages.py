@@ -4,12 +4,11 @@ from email.message import EmailMessage
 
 from sqlalchemy import select
 
-from eteam.pipeline import build_stages, process_pending
 from eteam.settings import Settings
 from eteam.stages import Services
-from ingest.store import store_stream
 from models import Message, OutboundReply, Outage
 from models.db import make_engine, make_session_factory
+from tests.conftest import store_and_process
 
 AUTH = (
     "mx.ladwp.example; spf=pass smtp.mailfrom=ladwp.example; dkim=pass header.d=ladwp.example; "
@@ -42,20 +41,13 @@ def report(number: int, sender: str, text: str) -> bytes:
     return message.as_bytes()
 
 
-def run(settings: Settings, services: Services, raws: list[bytes]) -> None:
-    sessions = make_session_factory(make_engine(settings.database_url))
-    with sessions() as session:
-        store_stream(session, [(f"test:{i}", raw) for i, raw in enumerate(raws)])
-    process_pending(sessions, build_stages(services))
-
-
 def test_outage_lifecycle(settings: Settings, services: Services) -> None:
     power_out = "The power is out at our house in Westchester 90045 since noon. When will the electricity be back?"
-    run(settings, services, [broadcast(1, "Active", "2026-11-24 20:00"), report(1, "ana@mail.example", power_out)])
-    run(settings, services, [broadcast(2, "Update", "2026-11-24 23:30")])
-    run(settings, services, [report(2, "bo@mail.example", power_out)])
+    store_and_process(settings, services, [broadcast(1, "Active", "2026-11-24 20:00"), report(1, "ana@mail.example", power_out)])
+    store_and_process(settings, services, [broadcast(2, "Update", "2026-11-24 23:30")])
+    store_and_process(settings, services, [report(2, "bo@mail.example", power_out)])
     # a spoofed "restored" (authentication failed) is ordinary mail and closes nothing
-    run(settings, services, [broadcast(3, "Restored", "", auth="mx.ladwp.example; spf=fail; dmarc=fail")])
+    store_and_process(settings, services, [broadcast(3, "Restored", "", auth="mx.ladwp.example; spf=fail; dmarc=fail")])
     sessions = make_session_factory(make_engine(settings.database_url))
     with sessions() as session:
         outage = session.scalar(select(Outage).where(Outage.outage_ref == "OUT-261124-02"))
@@ -65,7 +57,7 @@ def test_outage_lifecycle(settings: Settings, services: Services) -> None:
         assert "2026-11-24 20:00" in replies["ana@mail.example"].body
         assert "2026-11-24 23:30" in replies["bo@mail.example"].body  # the update changed later answers
 
-    run(settings, services, [broadcast(4, "Restored", ""), broadcast(5, "Restored", "")])
+    store_and_process(settings, services, [broadcast(4, "Restored", ""), broadcast(5, "Restored", "")])
     with sessions() as session:
         outage = session.scalar(select(Outage).where(Outage.outage_ref == "OUT-261124-02"))
         assert outage is not None and outage.status == "Restored" and outage.restored_at is not None

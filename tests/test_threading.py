@@ -4,12 +4,11 @@ from email.message import EmailMessage
 
 from sqlalchemy import func, select
 
-from eteam.pipeline import build_stages, process_pending
 from eteam.settings import Settings
 from eteam.stages import Services
-from ingest.store import store_stream
 from models import Message, OutboundReply, ServiceRequest, ThreadEntry
 from models.db import make_engine, make_session_factory
+from tests.conftest import store_and_process
 
 HIGH_BILL = (
     "My last bill was $612, three times what I normally pay for the same two months. Nothing changed "
@@ -30,15 +29,8 @@ def mail(number: int, sender: str, subject: str, text: str, in_reply_to: str | N
     return message.as_bytes()
 
 
-def run(settings: Settings, services: Services, raws: list[bytes]) -> None:
-    sessions = make_session_factory(make_engine(settings.database_url))
-    with sessions() as session:
-        store_stream(session, [(f"t:{i}", raw) for i, raw in enumerate(raws)])
-    process_pending(sessions, build_stages(services))
-
-
 def test_replies_join_their_case(settings: Settings, services: Services) -> None:
-    run(settings, services, [mail(1, "maria@mail.example", "High bill", HIGH_BILL)])
+    store_and_process(settings, services, [mail(1, "maria@mail.example", "High bill", HIGH_BILL)])
     sessions = make_session_factory(make_engine(settings.database_url))
     with sessions() as session:
         request = session.scalars(select(ServiceRequest)).one()
@@ -46,7 +38,7 @@ def test_replies_join_their_case(settings: Settings, services: Services) -> None
         number = request.number
 
     answer = "Thanks. The meter is in the side yard; the gate is unlocked on weekdays."
-    run(settings, services, [
+    store_and_process(settings, services, [
         mail(2, "maria@mail.example", f"Re: High bill [SR {number}]", answer, in_reply_to=ours.header_message_id),
         mail(3, "maria@mail.example", f"Another note [SR {number}]", "Also, I am home after 3 pm."),
         mail(4, "stranger@mail.example", f"[SR {number}] what is this", "Why did I get this number?"),
@@ -72,7 +64,7 @@ def test_replies_join_their_case(settings: Settings, services: Services) -> None
 
 def test_draft_intents_wait_for_an_agent(settings: Settings, services: Services) -> None:
     services.settings = settings.model_copy(update={"draft_intents": ["high_bill"]})
-    run(settings, services, [mail(5, "maria@mail.example", "High bill", HIGH_BILL)])
+    store_and_process(settings, services, [mail(5, "maria@mail.example", "High bill", HIGH_BILL)])
     sessions = make_session_factory(make_engine(settings.database_url))
     with sessions() as session:
         reply = session.scalars(select(OutboundReply)).one()
