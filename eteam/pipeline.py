@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from eteam.stages import (
+    Batch,
     ClassifyStage,
     ExtractStage,
     ParseStage,
@@ -86,8 +87,9 @@ def run_one(session: Session, item: WorkItem, stages: list[Stage]) -> bool:
     if item.failure is not None:
         _quarantine(session, item.message, *item.failure)
         return False
+    item.batch = Batch()
     try:
-        with session.begin_nested():
+        with session.begin_nested(), session.no_autoflush:
             _run_stages(item, stages)
     except Exception as exc:  # noqa: BLE001 - any failure of one message must not stop the loop
         stage = item.failure[0] if item.failure else "start"
@@ -120,14 +122,18 @@ def prepare_batch(items: list[WorkItem], stages: list[Stage]) -> None:
 def run_batch(session: Session, items: list[WorkItem], stages: list[Stage]) -> int:
     """Process a prepared batch; returns how many were processed (the rest are quarantined).
 
-    Fast path: the whole batch in one savepoint. Should any message raise, that savepoint is
-    rolled back and the batch re-runs message by message, each in its own savepoint, so the
-    failure quarantines one message and leaves no half-done work.
+    Fast path: the whole batch in one savepoint, written by one flush at its end (the steps
+    never flush for ids; autoflush is off so that queries do not write the batch row by row).
+    Should any message raise, that savepoint is rolled back and the batch re-runs message by
+    message, each in its own savepoint, so the failure quarantines one message and leaves no
+    half-done work.
     """
     ready = [item for item in items if item.failure is None]
+    batch = Batch()
     try:
-        with session.begin_nested():
+        with session.begin_nested(), session.no_autoflush:
             for item in ready:
+                item.batch = batch
                 _run_stages(item, stages)
     except Exception:  # noqa: BLE001 - retried one by one below
         for item in ready:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -34,9 +34,9 @@ from models import (
 )
 from respond.cases import LOS_ANGELES, add_entry, open_service_request
 from respond.ccb import draft_note, note_text
-from respond.loop_guard import refusal
+from respond.loop_guard import QueueGuard
 from respond.outages import find_active_outage, outage_context, record_broadcast, restoration_recipients
-from respond.outbox import enqueue_reply
+from respond.outbox import OUR_MESSAGE_ID_PREFIX, enqueue_reply
 from respond.payment_plan import money_value, payment_plan
 from respond.render import Renderer
 from respond.routing import Decision, RouteFacts, RoutingTable
@@ -63,12 +63,30 @@ class Services:
     clock: Callable[[], datetime]
 
 
+class Batch:
+    """What the messages written together share until their one flush.
+
+    The runner makes one per batch it tries to write at once, and a fresh one for each message
+    it retries alone, so nothing learnt from work that was rolled back survives it.
+    """
+
+    def __init__(self) -> None:
+        self._guard: QueueGuard | None = None
+
+    def guard(self, session: Session, services: Services) -> QueueGuard:
+        """Loop protection for the replies this batch queues, made when the first one is."""
+        if self._guard is None:
+            self._guard = QueueGuard(session, services.settings, services.clock())
+        return self._guard
+
+
 @dataclass
 class WorkItem:
     """One message passing through the steps, with what earlier steps learned about it."""
 
     session: Session
     message: Message
+    batch: Batch = field(default_factory=Batch)
     parsed: ParsedMessage | None = None
     facts: Facts | None = None
     prediction: Prediction | None = None
@@ -77,7 +95,7 @@ class WorkItem:
 
 
 def queue_reply(
-    session: Session,
+    item: WorkItem,
     services: Services,
     message: Message,
     *,
@@ -92,6 +110,7 @@ def queue_reply(
     says why the customer was not answered.
     """
     settings = services.settings
+    session = item.session
     reply = enqueue_reply(
         session,
         message,
@@ -99,19 +118,10 @@ def queue_reply(
         template=template,
         lang=message.lang if message.lang in ("en", "es") else "en",
         domain=settings.our_domain,
-        sr_number=request.number if request else None,
-        service_request_id=request.id if request else None,
+        request=request,
         send_now=send_now,
     )
-    reason = refusal(
-        session,
-        settings,
-        reply.to_addr,
-        service_request_id=reply.service_request_id,
-        now=services.clock(),
-        automatic=reply.auto_submitted,
-        before_id=reply.id,
-    )
+    reason = item.batch.guard(session, services).refusal(reply.to_addr, request, automatic=reply.auto_submitted)
     if reason:
         reply.status = "suppressed"
         reply.reason = reason
@@ -180,22 +190,23 @@ class ParseStage:
         )
         if parsed.outage is not None:
             outage = record_broadcast(item.session, parsed.outage, self.services.clock())
-            message.outage_id = outage.id
+            message.outage = outage
             if outage.status == "Restored" and self.services.settings.restoration_notices:
-                self._notify_restoration(item.session, outage)
+                self._notify_restoration(item, outage)
         if parsed.bounce is not None and parsed.bounce.original_message_ids:
-            self._mark_bounced(item.session, parsed)
+            self._mark_bounced(item, parsed)
 
-    def _notify_restoration(self, session: Session, outage: Outage) -> None:
+    def _notify_restoration(self, item: WorkItem, outage: Outage) -> None:
         """Queue one restoration notice for each customer linked to the outage."""
         settings = self.services.settings
         context = outage_context(outage)
-        for report in restoration_recipients(session, outage):
+        item.session.flush()  # reports linked earlier in this batch are customers too
+        for report in restoration_recipients(item.session, outage):
             body = self.services.renderer.render(
                 "restoration_notice", report.lang, customer_name=customer_name(report), outage=context
             )
             queue_reply(
-                session,
+                item,
                 self.services,
                 report,
                 body=body,
@@ -204,9 +215,9 @@ class ParseStage:
                 send_now=settings.reply_mode == "auto",
             )
 
-    def _mark_bounced(self, session: Session, parsed: ParsedMessage) -> None:
+    def _mark_bounced(self, item: WorkItem, parsed: ParsedMessage) -> None:
         assert parsed.bounce is not None
-        replies = session.scalars(
+        replies = item.session.scalars(
             select(OutboundReply).where(
                 OutboundReply.header_message_id.in_(parsed.bounce.original_message_ids)
             )
@@ -214,6 +225,8 @@ class ParseStage:
         for reply in replies:
             reply.status = "bounced"
             reply.reason = f"{'hard' if parsed.bounce.hard else 'soft'} bounce {parsed.bounce.status}"
+            item.session.flush()  # later messages of this batch must not be answered at a dead address
+            item.batch.guard(item.session, self.services).forget(reply.to_addr)
 
 
 class ThreadStage:
@@ -238,7 +251,7 @@ class ThreadStage:
     @staticmethod
     def _by_message_id(item: WorkItem) -> ServiceRequest | None:
         candidates = [item.message.in_reply_to, *reversed(item.message.references.split())]
-        for candidate in filter(None, candidates):
+        for candidate in (c for c in candidates if c and c.startswith(OUR_MESSAGE_ID_PREFIX)):
             reply = item.session.scalar(
                 select(OutboundReply).where(OutboundReply.header_message_id == candidate)
             )
@@ -425,7 +438,6 @@ class RespondStage:
                 urgent=handling.urgent or bool(item.facts and item.facts.urgency),
                 now=self.services.clock(),
             )
-            message.service_request_id = request.id
             message.service_request = request
             add_entry(item.session, request, "customer_message", mask_pii(message.new_text), message_id=message.id)
         if handling.reply != "none":
@@ -443,7 +455,7 @@ class RespondStage:
                     next_step=f"{decision.queue} queue",
                 ),
                 account_number=message.account_number,
-                service_request_id=request.id if request else None,
+                request=request,
                 message_id=message.id,
             )
 
@@ -463,7 +475,7 @@ class RespondStage:
             mode == "auto" and settings.reply_mode == "auto" and intent not in settings.draft_intents
         )
         queue_reply(
-            item.session,
+            item,
             self.services,
             message,
             body=body,

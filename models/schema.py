@@ -228,6 +228,8 @@ class CcbNote(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    service_request: Mapped[ServiceRequest | None] = relationship(foreign_keys=[service_request_id])
+
 
 class OutboundReply(Base):
     """The outbox: a reply is committed here before any attempt to send it."""
@@ -258,6 +260,8 @@ class OutboundReply(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    service_request: Mapped[ServiceRequest | None] = relationship(foreign_keys=[service_request_id])
 
 
 class Outage(Base):
@@ -293,6 +297,8 @@ class Event(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    service_request: Mapped[ServiceRequest | None] = relationship(foreign_keys=[service_request_id])
 
 
 class User(Base):

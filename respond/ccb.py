@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from classify.extract import mask_pii
-from models import CcbNote
+from models import CcbNote, ServiceRequest
 
 CCB_NOTE_LIMIT = 254
 NOTE_TYPES = {"customer_contact": "Customer Contact", "premise": "Premise Note"}
@@ -44,7 +44,7 @@ def draft_note(
     note_type: str,
     text: str,
     account_number: str | None,
-    service_request_id: int | None,
+    request: ServiceRequest | None,
     message_id: int | None,
 ) -> CcbNote:
     """Add a pending note to the CCB outbox."""
@@ -52,7 +52,7 @@ def draft_note(
         note_type=NOTE_TYPES[note_type],
         text=text,
         account_number=account_number,
-        service_request_id=service_request_id,
+        service_request=request,
         message_id=message_id,
         status="pending",
     )

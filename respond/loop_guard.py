@@ -2,14 +2,19 @@
 
 Two robots answering each other can exchange thousands of mails in an hour; a mistyped
 address can bounce forever. So before a reply is queued, and again right before it is sent
-(minutes or days later, when more has happened), `refusal` says why it must not go out, or
-None. The reason is a sentence, because it is written into the case's history for an agent.
+(minutes or days later, when more has happened), loop protection says why it must not go out,
+or None. The reason is a sentence, because it is written into the case's history for an agent.
 
 Rate limits count automatic replies (`auto_submitted`) that are queued, being sent or sent,
-by the time they entered the outbox. Only rows that entered the outbox before the reply being
-judged count (`before_id`), so the verdict on a reply does not change with the order in which
-several senders happen to process its neighbours: the 4th reply of the hour is refused
-whether it is checked at queue time or at send time, and the first three never are.
+by the time they entered the outbox. Only replies that entered the outbox before the one being
+judged count, so the verdict on a reply does not change with the order in which several
+senders happen to process its neighbours: the 4th reply of the hour is refused whether it is
+checked at queue time or at send time, and the first three never are.
+
+Two entry points share the rules: `refusal` judges one committed outbox row (the sender, at
+send time); `QueueGuard` judges the replies a processing batch queues before it is flushed,
+adding them to what the outbox held when the batch began, so a batch costs one look-up per
+recipient rather than several queries and a flush per reply.
 """
 
 from __future__ import annotations
@@ -17,15 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from eteam.settings import Settings
-from models import OutboundReply
+from models import OutboundReply, ServiceRequest
 from respond.smtp import recipient
 
 HARD_BOUNCE_QUARANTINE = timedelta(days=60)
 COUNTED_STATUSES = ("queued", "sending", "sent")
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -57,44 +63,125 @@ def refusal(
     only to `automatic` replies (an agent who approves a reply has judged it). `before_id` is
     the outbox row being judged: only rows queued before it count toward the limits.
     """
-    try:
-        address = recipient(to_addr)[1].lower()
-    except ValueError:
-        return "no usable reply address"
-    if settings.is_own_address(address):
-        return "recipient is one of our own addresses"
-    if address.split("@", 1)[0].split("+", 1)[0] in settings.role_localparts:
-        return "recipient is a role address"
+    address, reason = _screen(settings, to_addr)
+    if reason is not None:
+        return reason
     now = now.astimezone(timezone.utc)
     bounced = _recent_hard_bounce(session, address, now)
     if bounced:
-        return f"recipient hard-bounced ({bounced}); not mailed again for {HARD_BOUNCE_QUARANTINE.days} days"
+        return _bounce_words(bounced)
     if not automatic:
         return None
-    to_recipient = func.lower(OutboundReply.to_addr) == address
-    checks: list[tuple[ColumnElement[bool], timedelta, int, str]] = [
-        (to_recipient, timedelta(hours=1), limits.per_recipient_hour, "to this address in the last hour"),
-        (to_recipient, timedelta(days=1), limits.per_recipient_day, "to this address in the last day"),
-    ]
+    hour, day = _automatic_counts(session, _to_address(address), now, before_id)
+    case_day = None
     if service_request_id is not None:
-        on_case = OutboundReply.service_request_id == service_request_id
-        checks.append((on_case, timedelta(days=1), limits.per_case_day, "on this case in the last day"))
-    for scope, window, limit, words in checks:
-        if (session.scalar(_count_automatic(scope, now - window, before_id)) or 0) >= limit:
+        case_day = _automatic_counts(session, OutboundReply.service_request_id == service_request_id, now, before_id)[1]
+    return _over_limit(limits, hour, day, case_day)
+
+
+class QueueGuard:
+    """Loop protection for the replies one batch queues before anything of it is flushed.
+
+    What the outbox held for a recipient or case is looked up once, when the batch first
+    mails it; replies the batch lets through are then counted here, in queue order, so the
+    verdicts are the ones `refusal` would give row by row after a flush.
+    """
+
+    def __init__(self, session: Session, settings: Settings, now: datetime, limits: RateLimits = DEFAULT_LIMITS) -> None:
+        self.session = session
+        self.settings = settings
+        self.now = now.astimezone(timezone.utc)
+        self.limits = limits
+        self._bounces: dict[str, str | None] = {}
+        self._per_address: dict[str, list[int]] = {}
+        self._per_case: dict[ServiceRequest, int] = {}
+
+    def refusal(self, to_addr: str, request: ServiceRequest | None, *, automatic: bool) -> str | None:
+        """Why this reply must not be queued to go out, or None; a reply let through is counted."""
+        address, reason = _screen(self.settings, to_addr)
+        if reason is not None:
+            return reason
+        if address not in self._bounces:
+            self._bounces[address] = _recent_hard_bounce(self.session, address, self.now)
+        if self._bounces[address]:
+            return _bounce_words(self._bounces[address])
+        if not automatic:
+            return None
+        counts = self._per_address.get(address)
+        if counts is None:
+            counts = self._per_address[address] = list(_automatic_counts(self.session, _to_address(address), self.now))
+        case_day = None
+        if request is not None:
+            if request not in self._per_case:
+                on_case = OutboundReply.service_request_id == request.id
+                self._per_case[request] = _automatic_counts(self.session, on_case, self.now)[1] if request.id else 0
+            case_day = self._per_case[request]
+        reason = _over_limit(self.limits, counts[0], counts[1], case_day)
+        if reason is None:
+            counts[0] += 1
+            counts[1] += 1
+            if request is not None:
+                self._per_case[request] += 1
+        return reason
+
+    def forget(self, to_addr: str) -> None:
+        """Look the recipient up afresh: a bounce in this batch has just changed its history."""
+        address, _ = _screen(self.settings, to_addr)
+        self._bounces.pop(address, None)
+        self._per_address.pop(address, None)
+
+
+def _screen(settings: Settings, to_addr: str) -> tuple[str, str | None]:
+    """(bare lower-case address, reason) — a reason when the address may never be mailed."""
+    try:
+        address = recipient(to_addr)[1].lower()
+    except ValueError:
+        return "", "no usable reply address"
+    if settings.is_own_address(address):
+        return address, "recipient is one of our own addresses"
+    if address.split("@", 1)[0].split("+", 1)[0] in settings.role_localparts:
+        return address, "recipient is a role address"
+    return address, None
+
+
+def _bounce_words(bounce: str) -> str:
+    return f"recipient hard-bounced ({bounce}); not mailed again for {HARD_BOUNCE_QUARANTINE.days} days"
+
+
+def _over_limit(limits: RateLimits, hour: int, day: int, case_day: int | None) -> str | None:
+    """The rate limit that earlier automatic replies already fill, if any."""
+    checks = [
+        (hour, limits.per_recipient_hour, "to this address in the last hour"),
+        (day, limits.per_recipient_day, "to this address in the last day"),
+    ]
+    if case_day is not None:
+        checks.append((case_day, limits.per_case_day, "on this case in the last day"))
+    for count, limit, words in checks:
+        if count >= limit:
             return f"rate limit: {limit} automatic replies {words}"
     return None
 
 
-def _count_automatic(scope: ColumnElement[bool], since: datetime, before_id: int | None) -> Select[tuple[int]]:
+def _to_address(address: str) -> ColumnElement[bool]:
+    return func.lower(OutboundReply.to_addr) == address
+
+
+def _automatic_counts(
+    session: Session, scope: ColumnElement[bool], now: datetime, before_id: int | None = None
+) -> tuple[int, int]:
+    """Counted automatic replies in scope over the last hour and the last day, in one query."""
     conditions = [
         scope,
         OutboundReply.auto_submitted.is_(True),
         OutboundReply.status.in_(COUNTED_STATUSES),
-        OutboundReply.created_at >= since,
+        OutboundReply.created_at >= now - DAY,
     ]
     if before_id is not None:
         conditions.append(OutboundReply.id < before_id)
-    return select(func.count()).select_from(OutboundReply).where(and_(*conditions))
+    hour, day = session.execute(
+        select(func.count().filter(OutboundReply.created_at >= now - HOUR), func.count()).where(and_(*conditions))
+    ).one()
+    return hour or 0, day or 0
 
 
 def _recent_hard_bounce(session: Session, address: str, now: datetime) -> str | None:
@@ -107,7 +194,7 @@ def _recent_hard_bounce(session: Session, address: str, now: datetime) -> str | 
     last = session.execute(
         select(OutboundReply.status, OutboundReply.reason)
         .where(
-            func.lower(OutboundReply.to_addr) == address,
+            _to_address(address),
             OutboundReply.status.in_(("sent", "bounced")),
             sent_at >= now - HARD_BOUNCE_QUARANTINE,
         )

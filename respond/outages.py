@@ -20,8 +20,14 @@ POWER_WORDS = re.compile(r"(?i)\b(power|electric\w*|lights?|luz|electricidad|ene
 
 
 def record_broadcast(session: Session, notice: OutageNotice, now: datetime) -> Outage:
-    """Create or update the outage the broadcast names; fields it leaves out keep their value."""
-    outage = session.scalar(select(Outage).where(Outage.outage_ref == notice.outage_ref))
+    """Create or update the outage the broadcast names; fields it leaves out keep their value.
+
+    A new outage is flushed at once, so that reports later in the same batch find it; an
+    update needs no flush, because `find_active_outage` reads the session's own copy.
+    """
+    with session.no_autoflush:
+        outage = session.scalar(select(Outage).where(Outage.outage_ref == notice.outage_ref))
+    created = outage is None
     if outage is None:
         outage = Outage(outage_ref=notice.outage_ref, created_at=now)
         session.add(outage)
@@ -36,7 +42,8 @@ def record_broadcast(session: Session, notice: OutageNotice, now: datetime) -> O
     outage.updated_at = now
     if outage.status == "Restored":
         outage.restored_at = now
-    session.flush()
+    if created:
+        session.flush()
     return outage
 
 
@@ -53,6 +60,8 @@ def find_active_outage(session: Session, *, zip_code: str | None, text: str) -> 
     service = service_mentioned(text)
     lowered = text.lower()
     for outage in session.scalars(select(Outage).where(Outage.status != "Restored").order_by(Outage.id)):
+        if outage.status == "Restored":
+            continue  # restored by a broadcast earlier in this batch, not yet flushed
         if service and outage.service and outage.service != service:
             continue
         if zip_code and zip_code in outage.zips:

@@ -51,7 +51,7 @@ def add_notes(sessions: sessionmaker[Session], *created: datetime) -> list[int]:
                 note_type="customer_contact" if n else "premise",
                 text=f"E-TEAM EMAIL note {n}, with a comma",
                 account_number="1234567890" if n == 0 else None,
-                service_request_id=request.id if n == 0 else None,
+                request=request if n == 0 else None,
                 message_id=None,
             )
             note.created_at = moment.astimezone(timezone.utc)

@@ -1,6 +1,7 @@
 """Loop protection refuses our own, role and hard-bounced addresses and enforces the rate limits."""
 
 from collections.abc import Iterator
+from email.message import EmailMessage
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -9,10 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from eteam.settings import Settings
+from eteam.stages import Services
 from models import OutboundReply
 from models.db import make_engine, make_session_factory
 from respond.cases import open_service_request
 from respond.loop_guard import RateLimits, refusal
+from tests.conftest import store_and_process
 
 NOW = datetime(2026, 11, 24, 18, 0, tzinfo=timezone.utc)
 CUSTOMER = "maria@example.com"
@@ -104,6 +107,7 @@ def test_per_case_limit_spans_addresses(session: Session, settings: Settings) ->
         session, intent="high_bill", queue="Billing", customer_email=CUSTOMER, customer_name="Maria Lopez",
         account_number=None, urgent=False, now=NOW,
     )
+    session.flush()
     for n in range(5):
         add_reply(session, minutes_ago=120 + n * 60, to_addr=f"alias{n}@example.com", service_request_id=request.id)
     assert "5 automatic replies on this case in the last day" in (
@@ -126,3 +130,26 @@ def test_soft_bounce_or_later_delivery_does_not_block(session: Session, settings
     assert check(session, settings) is not None
     add_reply(session, minutes_ago=0, status="sent", sent_at=NOW - timedelta(days=1))
     assert check(session, settings) is None
+
+
+def test_one_batch_obeys_the_limits_it_fills_itself(settings: Settings, services: Services) -> None:
+    """Five questions from one customer in one batch: three answers go out, two are held back,
+    and the sender, judging each committed row by what came before it, agrees with every verdict."""
+    questions = []
+    for n in range(5):
+        question = EmailMessage()
+        question["From"] = "Maria Lopez <maria@example.com>"
+        question["To"] = "contactus@ladwp.example"
+        question["Subject"] = f"Question {n}"
+        question["Message-ID"] = f"<question-{n}@example.com>"
+        question.set_content("Can you explain the charges on my bill? I do not understand the line items this month.")
+        questions.append(question.as_bytes())
+    store_and_process(settings, services, questions)
+    with make_session_factory(make_engine(settings.database_url))() as session:
+        replies = session.scalars(select(OutboundReply).order_by(OutboundReply.id)).all()
+        assert [r.status for r in replies] == ["queued"] * 3 + ["suppressed"] * 2
+        assert all("3 automatic replies to this address in the last hour" in (r.reason or "") for r in replies[3:])
+        now = services.clock()
+        for reply in replies[:3]:
+            verdict = refusal(session, settings, reply.to_addr, service_request_id=None, now=now, before_id=reply.id)
+            assert verdict is None

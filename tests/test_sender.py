@@ -94,8 +94,7 @@ class Outbox:
                 template="high_bill",
                 lang=lang,
                 domain=self.settings.our_domain,
-                sr_number=request.number if request else None,
-                service_request_id=request.id if request else None,
+                request=request,
                 send_now=send_now,
             )
 
