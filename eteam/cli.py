@@ -94,7 +94,7 @@ def import_(
 
 def _run_process(settings: Settings) -> dict[str, Any]:
     services = build_services(settings)
-    report = process_pending(sessions_for(settings), build_stages(services))
+    report = process_pending(sessions_for(settings), build_stages(services), workers=settings.prepare_workers)
     return {"processed": report.processed, "quarantined": report.quarantined, "actions": dict(report.actions)}
 
 

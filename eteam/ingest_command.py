@@ -114,7 +114,7 @@ def ingest(
         stop = threading.Event()
 
         def process_new() -> None:
-            report = process_pending(sessions, stages)
+            report = process_pending(sessions, stages, workers=settings.prepare_workers)
             if not (report.processed or report.quarantined):
                 return
             if as_json:
@@ -135,7 +135,7 @@ def ingest(
     except (IMAPClientError, OSError) as exc:
         raise fail(f"IMAP: {type(exc).__name__}: {exc}") from exc
     with _progress(not as_json, "processed") as advance:
-        processed = process_pending(sessions, stages, progress=advance)
+        processed = process_pending(sessions, stages, workers=settings.prepare_workers, progress=advance)
     result = {
         **report.as_dict(),
         "quarantined": report.quarantined + processed.quarantined,

@@ -10,13 +10,14 @@ re-running `process`, or running several workers, never processes a message twic
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from eteam.prepare import Prepared, Preparer
 from eteam.stages import (
     Batch,
     ClassifyStage,
@@ -98,27 +99,6 @@ def run_one(session: Session, item: WorkItem, stages: list[Stage]) -> bool:
     return True
 
 
-def prepare_batch(items: list[WorkItem], stages: list[Stage]) -> None:
-    """Run each step's database-free `prepare` over the batch, in step order.
-
-    If a step's batch call raises, it is retried message by message so that only the message
-    that breaks it is marked failed (and later quarantined with the step's name).
-    """
-    for stage in stages:
-        prepare = getattr(stage, "prepare", None)
-        if prepare is None:
-            continue
-        live = [item for item in items if item.failure is None]
-        try:
-            prepare(live)
-        except Exception:  # noqa: BLE001 - find the culprit below
-            for item in live:
-                try:
-                    prepare([item])
-                except Exception as exc:  # noqa: BLE001
-                    item.failure = (stage.name, exc)
-
-
 def run_batch(session: Session, items: list[WorkItem], stages: list[Stage]) -> int:
     """Process a prepared batch; returns how many were processed (the rest are quarantined).
 
@@ -152,27 +132,70 @@ def process_pending(
     stages: list[Stage],
     *,
     batch_size: int = 200,
+    workers: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> ProcessReport:
-    """Process every `received` message in id order, one committed batch at a time."""
+    """Process every `received` message in id order, one committed batch at a time.
+
+    The database-free steps of the next batches are prepared ahead (in `workers` processes
+    when there is a backlog of more than a batch) while this process writes the current one.
+    A batch is claimed only when it is written, with SKIP LOCKED on PostgreSQL, so several
+    workers never process one message twice: what another took meanwhile is left to it.
+    """
     report = ProcessReport()
-    while True:
-        with session_factory.begin() as session:
-            query = (
-                select(Message)
-                .where(Message.status == MessageStatus.RECEIVED)
-                .order_by(Message.id)
-                .limit(batch_size)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            items = [WorkItem(session=session, message=message) for message in session.scalars(query)]
-            if not items:
+    ahead: deque[tuple[list[int], Callable[[], list[Prepared]]]] = deque()
+    after = 0
+    with Preparer(stages) as preparer:
+        while True:
+            while len(ahead) < preparer.ahead:
+                ids, raws = _received_after(session_factory, after, batch_size)
+                if not ids:
+                    break
+                if workers and not preparer.workers and len(ids) == batch_size:
+                    preparer.workers = workers  # a backlog: worth a pool
+                after = ids[-1]
+                ahead.append((ids, preparer.submit(raws)))
+            if not ahead:
                 return report
-            prepare_batch(items, stages)
-            processed = run_batch(session, items, stages)
-            report.processed += processed
-            report.quarantined += len(items) - processed
-            report.actions.update(item.message.action or "none" for item in items)
-        if progress is not None:
-            progress(len(items))
+            ids, outcome = ahead.popleft()
+            done = _write_batch(session_factory, ids, dict(zip(ids, outcome(), strict=True)), stages, report)
+            if progress is not None and done:
+                progress(done)
+
+
+def _received_after(session_factory: sessionmaker[Session], after: int, limit: int) -> tuple[list[int], list[bytes]]:
+    """The next batch still waiting, by id: ids and raw bytes only, claimed later."""
+    with session_factory() as session:
+        rows = session.execute(
+            select(Message.id, Message.raw)
+            .where(Message.status == MessageStatus.RECEIVED, Message.id > after)
+            .order_by(Message.id)
+            .limit(limit)
+        ).all()
+    return [row.id for row in rows], [bytes(row.raw) for row in rows]
+
+
+def _write_batch(
+    session_factory: sessionmaker[Session],
+    ids: list[int],
+    prepared: dict[int, Prepared],
+    stages: list[Stage],
+    report: ProcessReport,
+) -> int:
+    """Claim the batch's messages that are still waiting, run the steps, commit; returns how many."""
+    with session_factory.begin() as session:
+        query = (
+            select(Message)
+            .where(Message.id.in_(ids), Message.status == MessageStatus.RECEIVED)
+            .order_by(Message.id)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        items = [WorkItem(session=session, message=message) for message in session.scalars(query)]
+        for item in items:
+            prepared[item.message.id].copy_to(item)
+        processed = run_batch(session, items, stages)
+        report.processed += processed
+        report.quarantined += len(items) - processed
+        report.actions.update(item.message.action or "none" for item in items)
+    return len(items)

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     restoration_notices: bool = True
     ccb_endpoint_url: str | None = None
     attachment_store_limit: int = 5 * 1024 * 1024
+    # processes that parse, extract and classify a backlog ahead of the database work; 0 = none
+    prepare_workers: int = Field(default_factory=lambda: min(4, max(0, (os.cpu_count() or 1) - 1)), ge=0)
     mailboxes: list[MailboxSettings] = Field(default_factory=list)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501

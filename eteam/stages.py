@@ -10,7 +10,7 @@ message; the packages themselves stay free of pipeline concerns.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from classify.extract import Facts, extract_facts, mask_pii, pii_spans
 from classify.model import IntentModel, Prediction
+from eteam.prepare import Preparable
 from eteam.settings import Settings
 from ingest.parse import ParsedMessage, parse_message
 from models import (
@@ -93,6 +94,11 @@ class WorkItem:
     decision: Decision | None = None
     failure: tuple[str, Exception] | None = None
 
+    @property
+    def raw(self) -> bytes:
+        """The message as it arrived, for the steps that read it."""
+        return self.message.raw
+
 
 def queue_reply(
     item: WorkItem,
@@ -135,7 +141,9 @@ class Stage(Protocol):
 
     A step may also define `prepare(items)`: work that needs no database (parsing, extraction,
     the model), done for a whole batch at once because a model call costs far less per message
-    in bulk. `run` then finds the result on the item; without `prepare`, `run` does it alone.
+    in bulk, and possibly in another process (`eteam.prepare`), so it may only fill the item's
+    `parsed`, `facts`, `prediction` and `failure`. `run` then finds the result on the item;
+    without `prepare`, `run` does it alone.
     """
 
     name: str
@@ -152,10 +160,10 @@ class ParseStage:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def prepare(self, items: list[WorkItem]) -> None:
+    def prepare(self, items: Sequence[Preparable]) -> None:
         """Parse every message of the batch (pure work, no database)."""
         for item in items:
-            item.parsed = parse_message(item.message.raw, self.services.settings)
+            item.parsed = parse_message(item.raw, self.services.settings)
 
     def run(self, item: WorkItem) -> None:
         """Fill the message's parsed fields and record attachments, outages and bounces."""
@@ -276,7 +284,7 @@ class ExtractStage:
 
     name = "extract"
 
-    def prepare(self, items: list[WorkItem]) -> None:
+    def prepare(self, items: Sequence[Preparable]) -> None:
         """Extract the batch's facts from the parsed text (pure work, no database)."""
         for item in items:
             if item.parsed is not None:
@@ -325,14 +333,14 @@ class ClassifyStage:
         self.services = services
 
     @staticmethod
-    def _wanted(item: WorkItem) -> bool:
+    def _wanted(item: Preparable) -> bool:
         return item.parsed is not None and item.parsed.kind not in UNCLASSIFIED_KINDS
 
     @staticmethod
     def _text(parsed: ParsedMessage) -> str:
         return parsed.new_text or parsed.text or parsed.subject
 
-    def prepare(self, items: list[WorkItem]) -> None:
+    def prepare(self, items: Sequence[Preparable]) -> None:
         """One model call for the whole batch: per-call overhead dwarfs per-message cost."""
         wanted = [item for item in items if self._wanted(item)]
         predictions = self.services.model.predict_many(

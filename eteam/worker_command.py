@@ -101,7 +101,7 @@ def worker(
 
     def process_and_deliver() -> None:
         """The watch's per-batch step: process what was just stored, then send its replies at once."""
-        processed = process_pending(sessions, stages)
+        processed = process_pending(sessions, stages, workers=settings.prepare_workers)
         sent = deliver()
         if processed.processed or processed.quarantined or sent != SendReport():
             err_console.print(_batch_summary(processed, sent))

@@ -1,0 +1,176 @@
+"""The database-free half of the steps (parse, extract, classify), run a batch ahead in worker processes.
+
+About half of what a message costs needs no database: reading the MIME, finding the facts,
+the model's verdict. On a 2-core machine that half can run in another process while the main
+process writes the previous batch, which is how a backlog of thousands of messages (a first
+import, a mailbox after an outage) is worked through at twice the speed of one core.
+
+Workers are forked from the process that loaded the model, so they share its memory instead
+of loading their own, and they die with it (Linux `PR_SET_PDEATHSIG`): a killed ingest leaves
+no orphan behind. A trickle of mail (the watch loop) is prepared in-process, where starting a
+pool would cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import pickle
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.pool import Pool
+from types import TracebackType
+from typing import Protocol
+
+from classify.extract import Facts
+from classify.model import Prediction
+from ingest.parse import ParsedMessage
+
+PR_SET_PDEATHSIG = 1
+
+
+class Preparable(Protocol):
+    """What the steps' `prepare` reads and fills: the raw message and what is learnt from it."""
+
+    parsed: ParsedMessage | None
+    facts: Facts | None
+    prediction: Prediction | None
+    failure: tuple[str, Exception] | None
+
+    @property
+    def raw(self) -> bytes:
+        """The message as it arrived."""
+
+
+class PreparingStage(Protocol):
+    """A step with a database-free `prepare` for a whole batch."""
+
+    name: str
+
+    def prepare(self, items: Sequence[Preparable]) -> None:
+        """Fill what this step learns on every item of the batch."""
+
+
+@dataclass
+class Prepared:
+    """The outcome of the database-free steps for one message, as it travels between processes."""
+
+    raw: bytes
+    parsed: ParsedMessage | None = None
+    facts: Facts | None = None
+    prediction: Prediction | None = None
+    failure: tuple[str, Exception] | None = None
+
+    def copy_to(self, item: Preparable) -> None:
+        """Hand the outcome to the item the database steps will run on."""
+        item.parsed, item.facts, item.prediction, item.failure = self.parsed, self.facts, self.prediction, self.failure
+
+
+def prepare_batch(items: Sequence[Preparable], stages: Sequence[object]) -> None:
+    """Run each step's database-free `prepare` over the batch, in step order.
+
+    If a step's batch call raises, it is retried message by message so that only the message
+    that breaks it is marked failed (and later quarantined with the step's name).
+    """
+    for stage in stages:
+        prepare = getattr(stage, "prepare", None)
+        if prepare is None:
+            continue
+        live = [item for item in items if item.failure is None]
+        try:
+            prepare(live)
+        except Exception:  # noqa: BLE001 - find the culprit below
+            for item in live:
+                try:
+                    prepare([item])
+                except Exception as exc:  # noqa: BLE001
+                    item.failure = (getattr(stage, "name", type(stage).__name__), exc)
+
+
+_worker_stages: Sequence[object] = ()
+
+
+def _adopt(stages: Sequence[object]) -> None:
+    """Pool initializer: keep the forked steps, die with the parent, leave Ctrl-C to it."""
+    global _worker_stages
+    _worker_stages = stages
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _portable(failure: tuple[str, Exception] | None) -> tuple[str, Exception] | None:
+    """The failure itself when it can cross to the parent, else its words in a RuntimeError."""
+    if failure is None:
+        return None
+    stage, exc = failure
+    try:
+        pickle.dumps(exc)
+    except Exception:  # noqa: BLE001 - any exception may refuse pickling
+        return stage, RuntimeError(f"{type(exc).__name__}: {exc}")
+    return failure
+
+
+def _prepare_in_worker(raws: list[bytes]) -> list[Prepared]:
+    """Worker side: prepare the batch; the raw bytes are not sent back (the parent has them)."""
+    prepared = [Prepared(raw=raw) for raw in raws]
+    prepare_batch(prepared, _worker_stages)
+    for outcome in prepared:
+        outcome.raw = b""
+        outcome.failure = _portable(outcome.failure)
+    return prepared
+
+
+class Preparer:
+    """Hands batches of raw messages to the database-free steps; `submit` returns a getter.
+
+    With `workers` > 0 the work starts at once in a process pool, so the caller can write
+    one batch while the next is prepared; with 0 it runs in this process when asked for.
+    """
+
+    def __init__(self, stages: Sequence[object], workers: int = 0) -> None:
+        self.stages = stages
+        self.workers = workers
+        self._pool: Pool | None = None
+
+    @property
+    def ahead(self) -> int:
+        """How many batches to have in flight: one per worker, and one more to wait on."""
+        return self.workers + 1 if self.workers else 1
+
+    def submit(self, raws: list[bytes]) -> Callable[[], list[Prepared]]:
+        """Start preparing the batch (in a worker when there are any); call the result to get it."""
+        if not self.workers:
+            return lambda: self._prepare_here(raws)
+        if self._pool is None:
+            self._pool = multiprocessing.get_context("fork").Pool(
+                self.workers, initializer=_adopt, initargs=(self.stages,)
+            )
+        pending = self._pool.apply_async(_prepare_in_worker, (raws,))
+
+        def get() -> list[Prepared]:
+            prepared = pending.get()
+            for outcome, raw in zip(prepared, raws, strict=True):
+                outcome.raw = raw
+            return prepared
+
+        return get
+
+    def _prepare_here(self, raws: list[bytes]) -> list[Prepared]:
+        prepared = [Prepared(raw=raw) for raw in raws]
+        prepare_batch(prepared, self.stages)
+        return prepared
+
+    def __enter__(self) -> Preparer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
