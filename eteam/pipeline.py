@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from eteam.prepare import Prepared, Preparer
 from eteam.stages import (
@@ -88,7 +88,7 @@ def run_one(session: Session, item: WorkItem, stages: list[Stage]) -> bool:
     if item.failure is not None:
         _quarantine(session, item.message, *item.failure)
         return False
-    item.batch = Batch()
+    item.batch = Batch([item])
     try:
         with session.begin_nested(), session.no_autoflush:
             _run_stages(item, stages)
@@ -109,7 +109,7 @@ def run_batch(session: Session, items: list[WorkItem], stages: list[Stage]) -> i
     half-done work.
     """
     ready = [item for item in items if item.failure is None]
-    batch = Batch()
+    batch = Batch(ready)
     try:
         with session.begin_nested(), session.no_autoflush:
             for item in ready:
@@ -188,6 +188,7 @@ def _write_batch(
             select(Message)
             .where(Message.id.in_(ids), Message.status == MessageStatus.RECEIVED)
             .order_by(Message.id)
+            .options(defer(Message.raw))  # prepared already; read again only if a step asks
         )
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)

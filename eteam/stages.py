@@ -71,13 +71,14 @@ class Batch:
     it retries alone, so nothing learnt from work that was rolled back survives it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, items: Sequence[Preparable] = ()) -> None:
+        self._likely_recipients = [item.parsed.reply_to for item in items if item.parsed is not None]
         self._guard: QueueGuard | None = None
 
     def guard(self, session: Session, services: Services) -> QueueGuard:
         """Loop protection for the replies this batch queues, made when the first one is."""
         if self._guard is None:
-            self._guard = QueueGuard(session, services.settings, services.clock())
+            self._guard = QueueGuard(session, services.settings, services.clock(), self._likely_recipients)
         return self._guard
 
 

@@ -370,8 +370,12 @@ def _attachment(part: Message, limit: int) -> AttachmentInfo:
     )
 
 
-def _leaf_text(part: Message, body: Body) -> str:
-    """A text part as text: charset recovered, HTML converted (and kept for form tables)."""
+def _leaf_text(part: Message, body: Body, convert_html: bool = True) -> str:
+    """A text part as text: charset recovered, HTML converted (and kept for form tables).
+
+    HTML that a plain-text alternative makes redundant is only kept, not converted: the
+    conversion is the costliest step of reading most mail.
+    """
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes):
         data = str(part.get_payload()).encode("utf-8", "surrogateescape")
@@ -381,6 +385,8 @@ def _leaf_text(part: Message, body: Body) -> str:
     text = clean_text(text)
     if part.get_content_type() == "text/html":
         body.html.append(text)
+        if not convert_html:
+            return ""
         if len(text) > HTML_LIMIT:
             body.notes.append(
                 f"HTML part of {len(text)} characters: only its start converted"
@@ -389,7 +395,7 @@ def _leaf_text(part: Message, body: Body) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _walk(part: Message, body: Body, limit: int, depth: int = 0) -> str:
+def _walk(part: Message, body: Body, limit: int, depth: int = 0, convert_html: bool = True) -> str:
     """Text of one MIME subtree; everything that is not body text becomes an attachment."""
     ctype = part.get_content_type()
     if part.is_multipart() and ctype != "message/rfc822":
@@ -399,24 +405,29 @@ def _walk(part: Message, body: Body, limit: int, depth: int = 0) -> str:
             )
             return ""
         children = [child for child in part.get_payload() if isinstance(child, Message)]
-        texts = [_walk(child, body, limit, depth + 1) for child in children]
         if ctype == "multipart/alternative":
-            return _alternative(children, texts)
+            return _alternative(children, body, limit, depth + 1)
+        texts = [_walk(child, body, limit, depth + 1, convert_html) for child in children]
         return "\n\n".join(text for text in texts if text.strip())
     if ctype in _BODY_TYPES and not _is_attachment(part):
-        return _leaf_text(part, body)
+        return _leaf_text(part, body, convert_html)
     body.attachments.append(_attachment(part, limit))
     return ""
 
 
-def _alternative(children: list[Message], texts: list[str]) -> str:
-    """Prefer the plain-text version unless it is empty; attachments of every version count."""
-    plain = [
-        t
-        for child, t in zip(children, texts)
-        if child.get_content_type() == "text/plain" and t.strip()
-    ]
-    others = [t for t in texts if t.strip()]
+def _alternative(children: list[Message], body: Body, limit: int, depth: int) -> str:
+    """Prefer the plain-text version unless it is empty; attachments of every version count.
+
+    The plain versions are read first, so that the others' HTML is converted only when no
+    plain version has text.
+    """
+    is_plain = [child.get_content_type() == "text/plain" for child in children]
+    texts = {i: _walk(child, body, limit, depth) for i, child in enumerate(children) if is_plain[i]}
+    plain = [text for text in texts.values() if text.strip()]
+    for i, child in enumerate(children):
+        if not is_plain[i]:
+            texts[i] = _walk(child, body, limit, depth, convert_html=not plain)
+    others = [texts[i] for i in range(len(children)) if texts[i].strip()]
     return plain[0] if plain else (others[-1] if others else "")
 
 

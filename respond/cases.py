@@ -26,21 +26,20 @@ END_OF_BUSINESS = time(17, 0)
 def next_sr_number(session: Session, now: datetime) -> str:
     """Take the next number of the day; safe under concurrent creation.
 
-    Autoflush is off for the bump: the counter shares nothing with the batch's pending rows,
-    and flushing them one case at a time is what made opening cases slow.
+    The counter is bumped on the session's connection with plain table statements: it shares
+    nothing with the batch's pending rows, so they are not flushed one case at a time.
     """
     day = now.astimezone(LOS_ANGELES).strftime("%y%m%d")
-    bump = update(SrCounter).where(SrCounter.day == day).values(last=SrCounter.last + 1)
-    with session.no_autoflush:
-        value = session.execute(bump.returning(SrCounter.last)).scalar_one_or_none()
+    counter = SrCounter.__table__
+    bump = update(counter).where(counter.c.day == day).values(last=counter.c.last + 1).returning(counter.c.last)
+    value = session.connection().execute(bump).scalar_one_or_none()
     if value is None:
         try:
-            with session.begin_nested():
-                session.execute(insert(SrCounter).values(day=day, last=1))
+            with session.begin_nested():  # once a day: the flush it makes costs nothing
+                session.connection().execute(insert(counter).values(day=day, last=1))
             value = 1
         except IntegrityError:  # another worker created the day's row first
-            with session.no_autoflush:
-                value = session.execute(bump.returning(SrCounter.last)).scalar_one()
+            value = session.connection().execute(bump).scalar_one()
     return f"{day}-{value:06d}"
 
 

@@ -19,8 +19,10 @@ recipient rather than several queries and a flush per reply.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
@@ -32,6 +34,7 @@ from respond.smtp import recipient
 HARD_BOUNCE_QUARANTINE = timedelta(days=60)
 COUNTED_STATUSES = ("queued", "sending", "sent")
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -67,31 +70,40 @@ def refusal(
     if reason is not None:
         return reason
     now = now.astimezone(timezone.utc)
-    bounced = _recent_hard_bounce(session, address, now)
+    bounced = _hard_bounces(session, [address], now)[address]
     if bounced:
         return _bounce_words(bounced)
     if not automatic:
         return None
-    hour, day = _automatic_counts(session, _to_address(address), now, before_id)
+    hour, day = _automatic_counts(session, RECIPIENT, [address], now, before_id)[address]
     case_day = None
     if service_request_id is not None:
-        case_day = _automatic_counts(session, OutboundReply.service_request_id == service_request_id, now, before_id)[1]
+        case_day = _automatic_counts(session, CASE, [service_request_id], now, before_id)[service_request_id][1]
     return _over_limit(limits, hour, day, case_day)
 
 
 class QueueGuard:
     """Loop protection for the replies one batch queues before anything of it is flushed.
 
-    What the outbox held for a recipient or case is looked up once, when the batch first
-    mails it; replies the batch lets through are then counted here, in queue order, so the
-    verdicts are the ones `refusal` would give row by row after a flush.
+    What the outbox held for the batch's likely recipients is looked up in two queries when
+    the first reply is judged (one more for anyone else); replies the batch lets through are
+    then counted here, in queue order, so the verdicts are the ones `refusal` would give row
+    by row after a flush.
     """
 
-    def __init__(self, session: Session, settings: Settings, now: datetime, limits: RateLimits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        now: datetime,
+        likely_recipients: Iterable[str] = (),
+        limits: RateLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.session = session
         self.settings = settings
         self.now = now.astimezone(timezone.utc)
         self.limits = limits
+        self._likely = list(likely_recipients)
         self._bounces: dict[str, str | None] = {}
         self._per_address: dict[str, list[int]] = {}
         self._per_case: dict[ServiceRequest, int] = {}
@@ -102,19 +114,18 @@ class QueueGuard:
         if reason is not None:
             return reason
         if address not in self._bounces:
-            self._bounces[address] = _recent_hard_bounce(self.session, address, self.now)
+            self._look_up(address)
         if self._bounces[address]:
             return _bounce_words(self._bounces[address])
         if not automatic:
             return None
-        counts = self._per_address.get(address)
-        if counts is None:
-            counts = self._per_address[address] = list(_automatic_counts(self.session, _to_address(address), self.now))
+        counts = self._per_address[address]
         case_day = None
         if request is not None:
             if request not in self._per_case:
-                on_case = OutboundReply.service_request_id == request.id
-                self._per_case[request] = _automatic_counts(self.session, on_case, self.now)[1] if request.id else 0
+                self._per_case[request] = (
+                    _automatic_counts(self.session, CASE, [request.id], self.now)[request.id][1] if request.id else 0
+                )
             case_day = self._per_case[request]
         reason = _over_limit(self.limits, counts[0], counts[1], case_day)
         if reason is None:
@@ -129,6 +140,19 @@ class QueueGuard:
         address, _ = _screen(self.settings, to_addr)
         self._bounces.pop(address, None)
         self._per_address.pop(address, None)
+
+    def _look_up(self, address: str) -> None:
+        """The outbox's history of this address and of every likely recipient not yet looked up."""
+        wanted = {address}
+        for candidate in self._likely:
+            screened, reason = _screen(self.settings, candidate)
+            if reason is None and screened not in self._bounces:
+                wanted.add(screened)
+        self._likely = []
+        addresses = sorted(wanted)
+        self._bounces.update(_hard_bounces(self.session, addresses, self.now))
+        for key, counts in _automatic_counts(self.session, RECIPIENT, addresses, self.now).items():
+            self._per_address[key] = list(counts)
 
 
 def _screen(settings: Settings, to_addr: str) -> tuple[str, str | None]:
@@ -162,46 +186,52 @@ def _over_limit(limits: RateLimits, hour: int, day: int, case_day: int | None) -
     return None
 
 
-def _to_address(address: str) -> ColumnElement[bool]:
-    return func.lower(OutboundReply.to_addr) == address
+RECIPIENT: ColumnElement[Any] = func.lower(OutboundReply.to_addr)
+CASE: ColumnElement[Any] = OutboundReply.service_request_id.expression
 
 
 def _automatic_counts(
-    session: Session, scope: ColumnElement[bool], now: datetime, before_id: int | None = None
-) -> tuple[int, int]:
-    """Counted automatic replies in scope over the last hour and the last day, in one query."""
+    session: Session, key: ColumnElement[Any], values: Sequence[K], now: datetime, before_id: int | None = None
+) -> dict[K, tuple[int, int]]:
+    """Counted automatic replies per recipient (or case) over the last hour and day, in one query."""
     conditions = [
-        scope,
+        key.in_(values),
         OutboundReply.auto_submitted.is_(True),
         OutboundReply.status.in_(COUNTED_STATUSES),
         OutboundReply.created_at >= now - DAY,
     ]
     if before_id is not None:
         conditions.append(OutboundReply.id < before_id)
-    hour, day = session.execute(
-        select(func.count().filter(OutboundReply.created_at >= now - HOUR), func.count()).where(and_(*conditions))
-    ).one()
-    return hour or 0, day or 0
+    counts: dict[K, tuple[int, int]] = {value: (0, 0) for value in values}
+    for value, hour, day in session.execute(
+        select(key, func.count().filter(OutboundReply.created_at >= now - HOUR), func.count())
+        .where(and_(*conditions))
+        .group_by(key)
+    ):
+        counts[value] = (hour or 0, day or 0)
+    return counts
 
 
-def _recent_hard_bounce(session: Session, address: str, now: datetime) -> str | None:
-    """The bounce reason when the last mail that left for this address hard-bounced lately.
+def _hard_bounces(session: Session, addresses: Sequence[str], now: datetime) -> dict[str, str | None]:
+    """Per address, the bounce reason when the last mail that left for it hard-bounced lately.
 
     Only the newest mail counts: a later successful delivery proves the address works again.
     The bounce's own time is not stored, so the bounced mail's send time stands in for it.
     """
     sent_at = func.coalesce(OutboundReply.sent_at, OutboundReply.created_at)
-    last = session.execute(
-        select(OutboundReply.status, OutboundReply.reason)
+    last: dict[str, tuple[str, str | None]] = {}
+    for address, status, reason in session.execute(
+        select(RECIPIENT, OutboundReply.status, OutboundReply.reason)
         .where(
-            _to_address(address),
+            RECIPIENT.in_(addresses),
             OutboundReply.status.in_(("sent", "bounced")),
             sent_at >= now - HARD_BOUNCE_QUARANTINE,
         )
-        .order_by(sent_at.desc(), OutboundReply.id.desc())
-        .limit(1)
-    ).first()
-    if last is None:
-        return None
-    status, reason = last
-    return reason if status == "bounced" and reason and reason.startswith("hard") else None
+        .order_by(sent_at, OutboundReply.id)
+    ):
+        last[address] = (status, reason)  # ascending: the newest mail is the one left
+    verdicts: dict[str, str | None] = {}
+    for address in addresses:
+        status, reason = last.get(address, ("", None))
+        verdicts[address] = reason if status == "bounced" and reason and reason.startswith("hard") else None
+    return verdicts
