@@ -22,7 +22,7 @@ from imapclient.exceptions import IMAPClientError
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from eteam.cli_support import build_services, err_console, fail, sessions_for, settings_of
-from eteam.pipeline import build_stages, process_pending
+from eteam.pipeline import Processor, build_stages, process_pending
 from eteam.settings import MailboxSettings, Settings
 from ingest.imap import ingest_once, mailbox_from_url
 from ingest.imap import watch as watch_mailboxes
@@ -129,13 +129,22 @@ def ingest(
         return
 
     started = time.monotonic()
-    try:
-        with _progress(not as_json, "fetched") as advance:
-            report = ingest_once(settings, sessions, mailboxes, progress=advance)
-    except (IMAPClientError, OSError) as exc:
-        raise fail(f"IMAP: {type(exc).__name__}: {exc}") from exc
-    with _progress(not as_json, "processed") as advance:
-        processed = process_pending(sessions, stages, workers=settings.prepare_workers, progress=advance)
+    with Processor(sessions, stages, workers=settings.prepare_workers) as processor:
+        try:
+            with _progress(not as_json, "fetched") as advance:
+
+                def stored(count: int) -> None:
+                    """After each committed IMAP batch: count it, and start on what is stored."""
+                    if advance is not None:
+                        advance(count)
+                    processor.feed()
+
+                report = ingest_once(settings, sessions, mailboxes, progress=stored)
+        except (IMAPClientError, OSError) as exc:
+            raise fail(f"IMAP: {type(exc).__name__}: {exc}") from exc
+        with _progress(not as_json, "processed") as advance:
+            processor.progress = advance
+            processed = processor.drain()
     result = {
         **report.as_dict(),
         "quarantined": report.quarantined + processed.quarantined,

@@ -13,11 +13,12 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer, sessionmaker
 
-from eteam.prepare import Prepared, Preparer
+from eteam.prepare import Prepared, Preparer, Ticket
 from eteam.stages import (
     Batch,
     ClassifyStage,
@@ -127,6 +128,76 @@ def run_batch(session: Session, items: list[WorkItem], stages: list[Stage]) -> i
     return len(ready)
 
 
+class Processor:
+    """Works through the `received` messages in id order, one committed batch at a time.
+
+    The database-free steps of the next batches are prepared ahead (in `workers` processes
+    once there is a backlog of more than a batch) while this process writes the current one.
+    `feed` may be called while mail is still arriving (after each stored IMAP batch) and
+    writes only what is ready; `drain` writes everything. A batch is claimed only when it is
+    written, with SKIP LOCKED on PostgreSQL, so several workers never process one message
+    twice: what another took meanwhile is left to it.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        stages: list[Stage],
+        *,
+        batch_size: int = 200,
+        workers: int = 0,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.stages = stages
+        self.batch_size = batch_size
+        self.workers = workers
+        self.progress = progress
+        self.report = ProcessReport()
+        self._preparer = Preparer(stages)
+        self._ahead: deque[tuple[list[int], Ticket]] = deque()
+        self._after = 0
+
+    def feed(self) -> None:
+        """Start preparing what is waiting and write the batches already prepared."""
+        self._fill()
+        while self._ahead and self._ahead[0][1].ready():
+            self._write_next()
+            self._fill()
+
+    def drain(self) -> ProcessReport:
+        """Write every waiting message, waiting for the workers as needed; the run's report."""
+        self._fill()
+        while self._ahead:
+            self._write_next()
+            self._fill()
+        return self.report
+
+    def _fill(self) -> None:
+        while len(self._ahead) < self._preparer.ahead:
+            ids, raws = _received_after(self.session_factory, self._after, self.batch_size)
+            if not ids:
+                return
+            if self.workers and not self._preparer.workers and len(ids) == self.batch_size:
+                self._preparer.workers = self.workers  # a backlog: worth a pool
+            self._after = ids[-1]
+            self._ahead.append((ids, self._preparer.submit(raws)))
+
+    def _write_next(self) -> None:
+        ids, ticket = self._ahead.popleft()
+        done = _write_batch(self.session_factory, ids, dict(zip(ids, ticket.result(), strict=True)), self.stages, self.report)
+        if self.progress is not None and done:
+            self.progress(done)
+
+    def __enter__(self) -> Processor:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._preparer.__exit__(exc_type, exc, tb)
+
+
 def process_pending(
     session_factory: sessionmaker[Session],
     stages: list[Stage],
@@ -135,32 +206,9 @@ def process_pending(
     workers: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> ProcessReport:
-    """Process every `received` message in id order, one committed batch at a time.
-
-    The database-free steps of the next batches are prepared ahead (in `workers` processes
-    when there is a backlog of more than a batch) while this process writes the current one.
-    A batch is claimed only when it is written, with SKIP LOCKED on PostgreSQL, so several
-    workers never process one message twice: what another took meanwhile is left to it.
-    """
-    report = ProcessReport()
-    ahead: deque[tuple[list[int], Callable[[], list[Prepared]]]] = deque()
-    after = 0
-    with Preparer(stages) as preparer:
-        while True:
-            while len(ahead) < preparer.ahead:
-                ids, raws = _received_after(session_factory, after, batch_size)
-                if not ids:
-                    break
-                if workers and not preparer.workers and len(ids) == batch_size:
-                    preparer.workers = workers  # a backlog: worth a pool
-                after = ids[-1]
-                ahead.append((ids, preparer.submit(raws)))
-            if not ahead:
-                return report
-            ids, outcome = ahead.popleft()
-            done = _write_batch(session_factory, ids, dict(zip(ids, outcome(), strict=True)), stages, report)
-            if progress is not None and done:
-                progress(done)
+    """Process every `received` message now (see `Processor`); the run's report."""
+    with Processor(session_factory, stages, batch_size=batch_size, workers=workers, progress=progress) as processor:
+        return processor.drain()
 
 
 def _received_after(session_factory: sessionmaker[Session], after: int, limit: int) -> tuple[list[int], list[bytes]]:

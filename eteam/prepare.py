@@ -18,9 +18,9 @@ import multiprocessing
 import pickle
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from multiprocessing.pool import Pool
+from multiprocessing.pool import AsyncResult, Pool
 from types import TracebackType
 from typing import Protocol
 
@@ -124,8 +124,32 @@ def _prepare_in_worker(raws: list[bytes]) -> list[Prepared]:
     return prepared
 
 
+class Ticket:
+    """A batch handed to the preparer: `ready` says whether `result` would wait."""
+
+    def __init__(self, raws: list[bytes], pending: AsyncResult[list[Prepared]] | None, stages: Sequence[object]) -> None:
+        self._raws = raws
+        self._pending = pending
+        self._stages = stages
+
+    def ready(self) -> bool:
+        """True when the result is there (always, for work done in this process on demand)."""
+        return self._pending is None or self._pending.ready()
+
+    def result(self) -> list[Prepared]:
+        """The prepared batch, in the order it was handed over; waits for a worker if needed."""
+        if self._pending is None:
+            prepared = [Prepared(raw=raw) for raw in self._raws]
+            prepare_batch(prepared, self._stages)
+            return prepared
+        prepared = self._pending.get()
+        for outcome, raw in zip(prepared, self._raws, strict=True):
+            outcome.raw = raw
+        return prepared
+
+
 class Preparer:
-    """Hands batches of raw messages to the database-free steps; `submit` returns a getter.
+    """Hands batches of raw messages to the database-free steps.
 
     With `workers` > 0 the work starts at once in a process pool, so the caller can write
     one batch while the next is prepared; with 0 it runs in this process when asked for.
@@ -141,28 +165,15 @@ class Preparer:
         """How many batches to have in flight: one per worker, and one more to wait on."""
         return self.workers + 1 if self.workers else 1
 
-    def submit(self, raws: list[bytes]) -> Callable[[], list[Prepared]]:
-        """Start preparing the batch (in a worker when there are any); call the result to get it."""
+    def submit(self, raws: list[bytes]) -> Ticket:
+        """Start preparing the batch (in a worker when there are any)."""
         if not self.workers:
-            return lambda: self._prepare_here(raws)
+            return Ticket(raws, None, self.stages)
         if self._pool is None:
             self._pool = multiprocessing.get_context("fork").Pool(
                 self.workers, initializer=_adopt, initargs=(self.stages,)
             )
-        pending = self._pool.apply_async(_prepare_in_worker, (raws,))
-
-        def get() -> list[Prepared]:
-            prepared = pending.get()
-            for outcome, raw in zip(prepared, raws, strict=True):
-                outcome.raw = raw
-            return prepared
-
-        return get
-
-    def _prepare_here(self, raws: list[bytes]) -> list[Prepared]:
-        prepared = [Prepared(raw=raw) for raw in raws]
-        prepare_batch(prepared, self.stages)
-        return prepared
+        return Ticket(raws, self._pool.apply_async(_prepare_in_worker, (raws,)), self.stages)
 
     def __enter__(self) -> Preparer:
         return self
