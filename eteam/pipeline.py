@@ -1,10 +1,13 @@
 """The pipeline runner: takes stored messages through the steps, quarantining what breaks.
 
-The order of steps is the data below; the runner knows nothing of what they do. Each message
-runs inside a savepoint, so a step that raises leaves no half-done work: the message is
-quarantined with the step's name and the error, kept whole and recoverable, and the batch
-goes on. Only messages still `received` are picked up (with SKIP LOCKED on PostgreSQL), so
-re-running `process`, or running several workers, never processes a message twice.
+The order of steps is the data below; the runner knows nothing of what they do. A batch runs
+inside a savepoint and is written by one flush; should a step raise, the batch is redone one
+message per savepoint, so the failure leaves no half-done work: the message is quarantined
+with the step's name and the error, kept whole and recoverable, and the batch goes on. The
+steps' database-free half is prepared ahead, in worker processes for a backlog
+(`eteam.prepare`). Only messages still `received` are claimed (with SKIP LOCKED on
+PostgreSQL), so re-running `process`, or running several workers, never processes a message
+twice.
 """
 
 from __future__ import annotations
