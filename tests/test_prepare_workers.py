@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from eteam.pipeline import build_stages, process_pending
 from eteam.prepare import Preparable
-from eteam.settings import DEMO_MAILBOX
+from eteam.settings import DEMO_MAILBOX, Settings
 from eteam.stages import Services
 from ingest.sources import iter_path
 from ingest.store import store_stream
@@ -32,8 +32,7 @@ class BreaksOnPower:
         """Nothing to write."""
 
 
-def demo_database(path: Path) -> sessionmaker[Session]:
-    url = f"sqlite:///{path}"
+def demo_database(url: str) -> sessionmaker[Session]:
     upgrade(url)
     sessions = make_session_factory(make_engine(url))
     with sessions() as session:
@@ -52,16 +51,17 @@ def outcomes(sessions: sessionmaker[Session]) -> dict[str, tuple[object, ...]]:
         }
 
 
-def test_workers_give_the_same_outcome_as_one_process(services: Services, tmp_path: Path) -> None:
-    alone, pooled = demo_database(tmp_path / "alone.db"), demo_database(tmp_path / "pooled.db")
+def test_workers_give_the_same_outcome_as_one_process(settings: Settings, services: Services, tmp_path: Path) -> None:
+    """In-process on SQLite against workers forked beside an open connection (SQLite or PostgreSQL)."""
+    alone, pooled = demo_database(f"sqlite:///{tmp_path / 'alone.db'}"), demo_database(settings.database_url)
     first = process_pending(alone, build_stages(services), batch_size=10)
     second = process_pending(pooled, build_stages(services), batch_size=10, workers=2)
     assert first.processed > 60 and (second.processed, second.quarantined) == (first.processed, first.quarantined)
     assert outcomes(pooled) == outcomes(alone)
 
 
-def test_a_step_failing_in_a_worker_quarantines_only_its_message(services: Services, tmp_path: Path) -> None:
-    sessions = demo_database(tmp_path / "demo.db")
+def test_a_step_failing_in_a_worker_quarantines_only_its_message(settings: Settings, services: Services) -> None:
+    sessions = demo_database(settings.database_url)
     stages = build_stages(services)
     stages.insert(1, BreaksOnPower())
     report = process_pending(sessions, stages, batch_size=10, workers=1)
