@@ -7,6 +7,7 @@ batches of `--batch` (as `eteam process` does), with and without a web-form Topi
 time (p50/p95 over `--singles` calls after a warm-up).
 
     python bench/classify.py --json
+    python bench/classify.py --tfidf-only --json            # the previous default, for comparison
     python bench/classify.py --embeddings e5-small --messages 2000 --json
 """
 
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script: make the packages importable
 
 from classify.data import bundled_paths, read_many
-from classify.model import IntentModel
+from classify.model import WORD_VECTORS, IntentModel
 
 TOPICS = ["Billing", "Outage", "Other", "Start/Stop Service", "Programs", "Website", None]
 
@@ -35,6 +36,9 @@ TOPICS = ["Billing", "Outage", "Other", "Start/Stop Service", "Programs", "Websi
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embeddings", help="sentence encoder to add (e5-small); default none")
+    parser.add_argument(
+        "--tfidf-only", action="store_true", help="leave out the distilled word vectors (the old default)"
+    )
     parser.add_argument("--messages", type=int, default=20_000, help="messages to classify in batches")
     parser.add_argument("--batch", type=int, default=1_000, help="batch size (default 1000)")
     parser.add_argument("--singles", type=int, default=1_000, help="one-message calls to time")
@@ -43,7 +47,12 @@ def main() -> None:
 
     data = read_many(bundled_paths())
     started = time.perf_counter()
-    model = IntentModel.train(data.texts, data.labels, embeddings=args.embeddings)
+    model = IntentModel.train(
+        data.texts,
+        data.labels,
+        embeddings=args.embeddings,
+        word_vectors=None if args.tfidf_only else WORD_VECTORS,
+    )
     training_seconds = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix="eteam-bench-") as tmp:
         path = Path(tmp) / "model.skops"

@@ -1,7 +1,8 @@
 """The intent model: features, training, per-intent thresholds, evaluation and safe persistence.
 
 Like Mozilla bugbug's model classes, `IntentModel` owns everything about the model: the
-feature pipeline (word and character TF-IDF, optionally sentence embeddings), the calibrated
+feature pipeline (word and character TF-IDF plus static word vectors distilled from the bundled
+e5-small encoder, optionally sentence embeddings), the calibrated
 linear classifier, the confidence thresholds chosen on held-out data, the metrics report, and
 saving with skops (never a pickle of arbitrary objects). It works on any `text,label` data, not
 only ours.
@@ -35,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import skops.io as sio
-from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
@@ -50,6 +50,7 @@ from classify.data import (
     normalise,
     split_holdout,
 )
+from classify.word_vectors import StaticWordVectors
 
 __all__ = [
     "IntentModel",
@@ -69,6 +70,8 @@ DEFAULT_THRESHOLD = 0.5
 TARGET_PRECISION = 0.97
 #: regularisation of the linear SVM (chosen by 5-fold cross-validation on the bundled corpus)
 SVM_C = 1.0
+#: encoder whose distilled word vectors join the TF-IDF blocks by default (`classify.word_vectors`)
+WORD_VECTORS = "e5-small"
 CV_FOLDS = 5
 #: how much a web-form Topic multiplies the odds of the intents it suggests (weak on purpose)
 TOPIC_WEIGHT = 0.5
@@ -148,11 +151,17 @@ def topic_intents(topic: str | None) -> frozenset[str]:
 
 
 def build_pipeline(
-    embeddings: str | None = None, *, calibration_folds: int = 3, C: float = SVM_C
+    embeddings: str | None = None,
+    *,
+    calibration_folds: int = 3,
+    C: float = SVM_C,
+    word_vectors: str | None = WORD_VECTORS,
 ) -> Pipeline:
     """Word 1-2 grams plus character 3-5 grams (robust to typos and Spanish accents).
 
-    With `embeddings` (e.g. "e5-small"), sentence vectors join the TF-IDF blocks; see
+    `word_vectors` (default "e5-small"; None for TF-IDF alone) adds the message's distilled word
+    vectors, which carry what the encoder knows about synonyms at TF-IDF speed; see
+    `classify.word_vectors`. With `embeddings` (e.g. "e5-small"), sentence vectors join too; see
     `classify.embeddings`. The linear SVM's scores become probabilities by sigmoid calibration
     on internal folds; the three fold models are averaged (`ensemble=True`: a little more
     coverage at the same precision than one refit model, measured on repeated 10% hold-outs).
@@ -174,6 +183,8 @@ def build_pipeline(
             ),
         ),
     ]
+    if word_vectors:
+        blocks.append(("word_vectors", StaticWordVectors(encoder=word_vectors)))
     if embeddings:
         from classify.embeddings import SentenceEmbeddings
 
@@ -252,13 +263,16 @@ def choose_oos_threshold(
     return float(conf_arr[best])
 
 
-def _fit(texts: Sequence[str], labels: Sequence[str], embeddings: str | None) -> Pipeline:
+def _fit(
+    texts: Sequence[str], labels: Sequence[str], embeddings: str | None, word_vectors: str | None
+) -> Pipeline:
     counts = np.unique(np.asarray(labels), return_counts=True)[1]
     folds = int(min(3, counts.min()))
     if folds < 2:
         rare = [label for label in sorted(set(labels)) if list(labels).count(label) < 2]
         raise ValueError(f"every label needs at least 2 rows; too few for {rare[:5]}")
-    return build_pipeline(embeddings, calibration_folds=folds).fit(list(texts), list(labels))
+    pipeline = build_pipeline(embeddings, calibration_folds=folds, word_vectors=word_vectors)
+    return pipeline.fit(list(texts), list(labels))
 
 
 def _top(pipeline: Pipeline, texts: Sequence[str]) -> tuple[list[str], list[float]]:
@@ -277,13 +291,20 @@ def _cv_folds(labels: Sequence[str], wanted: int) -> int:
 
 
 def _out_of_fold(
-    texts: list[str], labels: list[str], embeddings: str | None, folds: int, seed: int
+    texts: list[str],
+    labels: list[str],
+    embeddings: str | None,
+    word_vectors: str | None,
+    folds: int,
+    seed: int,
 ) -> tuple[list[str], list[float]]:
     predicted: list[str] = [""] * len(texts)
     confidence: list[float] = [0.0] * len(texts)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for fit_idx, test_idx in splitter.split(texts, labels):
-        pipeline = _fit([texts[i] for i in fit_idx], [labels[i] for i in fit_idx], embeddings)
+        pipeline = _fit(
+            [texts[i] for i in fit_idx], [labels[i] for i in fit_idx], embeddings, word_vectors
+        )
         fold_pred, fold_conf = _top(pipeline, [texts[i] for i in test_idx])
         for i, p, c in zip(test_idx, fold_pred, fold_conf, strict=True):
             predicted[i], confidence[i] = p, c
@@ -335,8 +356,18 @@ class _FastCalibratedLinear:
             and all(isinstance(f.estimator, LinearSVC) for f in folds)
         )
 
-    def predict_proba(self, features: Any) -> np.ndarray:
-        scores = np.asarray(features @ self.weights_t) + self.intercept
+    def predict_proba(self, blocks: Sequence[Any]) -> np.ndarray:
+        """Probabilities from the feature blocks (sparse or dense) in `FeatureUnion` order.
+
+        Each block meets its own rows of the weights: stacking a dense block (word vectors)
+        into one sparse matrix would cost more than the products themselves.
+        """
+        scores = np.zeros((blocks[0].shape[0], self.weights_t.shape[1])) + self.intercept
+        start = 0
+        for block in blocks:
+            width = block.shape[1]
+            scores += block @ self.weights_t[start : start + width]
+            start += width
         scores = scores.reshape(-1, self.n_folds, self.n_classes)
         proba = 1.0 / (1.0 + np.exp(self.slope * scores + self.offset))
         proba = np.where(self.present, proba, 0.0)
@@ -360,9 +391,7 @@ class IntentModel:
         if self._fast is None:
             return self.pipeline.predict_proba(texts)
         union = self.pipeline.named_steps["features"]
-        blocks = [step.transform(texts) for _, step in union.transformer_list]
-        features = blocks[0] if len(blocks) == 1 else sparse.hstack(blocks, format="csr")
-        return self._fast.predict_proba(features)
+        return self._fast.predict_proba([step.transform(texts) for _, step in union.transformer_list])
 
     @property
     def version(self) -> str:
@@ -383,11 +412,13 @@ class IntentModel:
         embeddings: str | None = None,
         seed: int = 13,
         cv_folds: int = CV_FOLDS,
+        word_vectors: str | None = WORD_VECTORS,
     ) -> IntentModel:
         """Fit on the data; thresholds and metrics come from held-out data (see the module doc).
 
         `extra_texts`/`extra_labels` (agent corrections) always train and are never held out.
-        `embeddings` names a sentence encoder to add to the features (`classify.embeddings`).
+        `embeddings` names a sentence encoder to add to the features (`classify.embeddings`);
+        `word_vectors` the encoder whose distilled word vectors are added (None: TF-IDF only).
         """
         started = time.perf_counter()
         texts = [normalise(t) for t in texts]
@@ -399,7 +430,7 @@ class IntentModel:
             hold_x = [normalise(t) for t in holdout_texts]
             hold_y = list(holdout_labels)
             holdout_info: dict[str, Any] = {"source": "given", "rows": len(hold_x)}
-            probe = _fit(fit_x, fit_y, embeddings)
+            probe = _fit(fit_x, fit_y, embeddings, word_vectors)
             select_y = hold_y
             select_pred, select_conf = _top(probe, hold_x)
             threshold_source = "the given hold-out data"
@@ -410,10 +441,12 @@ class IntentModel:
             hold_x, hold_y = hold_part.texts, hold_part.labels
             holdout_info = {"rule": HOLDOUT_RULE, "fraction": HOLDOUT_FRACTION, "rows": len(hold_x)}
             folds = _cv_folds(fit_y, cv_folds)
-            final = probe = _fit(fit_x, fit_y, embeddings)
+            final = probe = _fit(fit_x, fit_y, embeddings, word_vectors)
             if folds:
                 select_y = fit_y
-                select_pred, select_conf = _out_of_fold(fit_x, fit_y, embeddings, folds, seed)
+                select_pred, select_conf = _out_of_fold(
+                    fit_x, fit_y, embeddings, word_vectors, folds, seed
+                )
                 threshold_source = f"{folds}-fold out-of-fold predictions on the training part"
             else:  # too little data to cross-validate: pick on the hold-out (or in-sample)
                 select_y = hold_y or fit_y
@@ -440,7 +473,9 @@ class IntentModel:
             metrics={},
             oos_label=oos_label,
             oos_threshold=oos_threshold,
-            features="tfidf" + (f"+{embeddings}" if embeddings else ""),
+            features="tfidf"
+            + (f"+{word_vectors}-words" if word_vectors else "")
+            + (f"+{embeddings}" if embeddings else ""),
             holdout=holdout_info,
             threshold_source=threshold_source,
             training_rows=len(fit_x),
@@ -507,11 +542,12 @@ class IntentModel:
         """One message (and its web-form Topic, if any); see `predict_many`."""
         return self.predict_many([text], None if topic is None else [topic])[0]
 
-    def _vectorizers(self) -> list[TfidfVectorizer]:
+    def _vectorizers(self) -> list[TfidfVectorizer | StaticWordVectors]:
+        """The feature steps with a word -> column `vocabulary_`, in pipeline order."""
         return [
             step
             for _, step in self.pipeline.named_steps["features"].transformer_list
-            if isinstance(step, TfidfVectorizer)
+            if isinstance(step, TfidfVectorizer | StaticWordVectors)
         ]
 
     def save(self, path: Path) -> None:

@@ -138,7 +138,7 @@ def test_default_training_holds_out_by_hash_and_reports_honestly(model: IntentMo
     assert meta.holdout["rows"] == meta.metrics["n"] > 0
     assert meta.training_rows + meta.holdout["rows"] == len(small_data()[0])
     assert "out-of-fold" in meta.threshold_source
-    assert meta.features == "tfidf" and meta.training_seconds > 0
+    assert meta.features == "tfidf+e5-small-words" and meta.training_seconds > 0
 
 
 def test_old_model_files_without_new_fields_still_load(model: IntentModel, tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_sentence_embeddings_option_round_trips(tmp_path: Path) -> None:
     )
     texts, labels = small_data()
     model = IntentModel.train(texts, labels, embeddings="e5-small")
-    assert model.meta.features == "tfidf+e5-small"
+    assert model.meta.features == "tfidf+e5-small-words+e5-small"
     path = tmp_path / "e5.skops"
     model.save(path)
     loaded = IntentModel.load(path)

@@ -1,11 +1,12 @@
-"""Quality floors for the production intent engine (TF-IDF + calibrated linear SVM).
+"""Quality floors for the production intent engine (TF-IDF + distilled word vectors + linear SVM).
 
 Floors sit a little below what `bench/quality.py` measures on the 2-core machine, so a change
 that makes the model worse fails here. The corpora live outside the repository: without them
 these tests skip with the reason, except under CI=true, where that is a failure.
 
-Measured (see the README's "Intent model" section): hold-out macro-F1 0.859, coverage 0.60 at
-0.958 accuracy; dev macro-F1 0.986; CLINC150 val in-scope accuracy 0.920, OOS recall 0.53. The
+Measured (see the README's "Intent model" section): hold-out macro-F1 0.868, coverage 0.61 at
+0.970 accuracy; dev macro-F1 0.986; CLINC150 val in-scope accuracy 0.937, OOS recall 0.57 (the
+issue's bar is 0.935 / 0.50; TF-IDF alone measured 0.920 / 0.53). The
 sentence-embedding engine (`--embeddings e5-small`) is measured by the benchmark only: its
 CLINC150 run embeds 18,000 texts, minutes on two cores.
 """
@@ -24,8 +25,8 @@ HOLDOUT_MACRO_F1 = 0.83
 HOLDOUT_ACCURACY_AT_THRESHOLD = 0.93
 HOLDOUT_COVERAGE = 0.50
 DEV_MACRO_F1 = 0.95
-CLINC_IN_SCOPE = 0.91
-CLINC_OOS_RECALL = 0.45
+CLINC_IN_SCOPE = 0.93
+CLINC_OOS_RECALL = 0.50
 
 
 def test_bundled_model_on_its_hold_out(trained_model_path: Path) -> None:

