@@ -165,29 +165,43 @@ class Processor:
         """Start preparing what is waiting and write the batches already prepared."""
         self._fill()
         while self._ahead and self._ahead[0][1].ready():
-            self._write_next()
+            self._write(*self._ahead.popleft())
             self._fill()
 
     def drain(self) -> ProcessReport:
-        """Write every waiting message, waiting for the workers as needed; the run's report."""
+        """Write every waiting message; the run's report.
+
+        While the workers' next batch is not ready, this process does not wait idle: it
+        prepares and writes a batch of its own, so both cores stay busy whatever the balance
+        of preparing and writing. Batches hold disjoint messages, so their order is free.
+        """
         self._fill()
         while self._ahead:
-            self._write_next()
+            if self._preparer.workers and not self._ahead[0][1].ready():
+                ids, raws = self._next_batch()
+                if ids:
+                    self._write(ids, self._preparer.here(raws))
+                    continue
+            self._write(*self._ahead.popleft())
             self._fill()
         return self.report
 
+    def _next_batch(self) -> tuple[list[int], list[bytes]]:
+        ids, raws = _received_after(self.session_factory, self._after, self.batch_size)
+        if ids:
+            self._after = ids[-1]
+        return ids, raws
+
     def _fill(self) -> None:
         while len(self._ahead) < self._preparer.ahead:
-            ids, raws = _received_after(self.session_factory, self._after, self.batch_size)
+            ids, raws = self._next_batch()
             if not ids:
                 return
             if self.workers and not self._preparer.workers and len(ids) == self.batch_size:
                 self._preparer.workers = self.workers  # a backlog: worth a pool
-            self._after = ids[-1]
             self._ahead.append((ids, self._preparer.submit(raws)))
 
-    def _write_next(self) -> None:
-        ids, ticket = self._ahead.popleft()
+    def _write(self, ids: list[int], ticket: Ticket) -> None:
         done = _write_batch(self.session_factory, ids, dict(zip(ids, ticket.result(), strict=True)), self.stages, self.report)
         if self.progress is not None and done:
             self.progress(done)

@@ -162,13 +162,17 @@ class Preparer:
 
     @property
     def ahead(self) -> int:
-        """How many batches to have in flight: one per worker, and one more to wait on."""
-        return self.workers + 1 if self.workers else 1
+        """How many batches to have in flight: one per worker (one prepared on demand without)."""
+        return self.workers or 1
+
+    def here(self, raws: list[bytes]) -> Ticket:
+        """A batch this process prepares itself, when its result is asked for."""
+        return Ticket(raws, None, self.stages)
 
     def submit(self, raws: list[bytes]) -> Ticket:
         """Start preparing the batch (in a worker when there are any)."""
         if not self.workers:
-            return Ticket(raws, None, self.stages)
+            return self.here(raws)
         if self._pool is None:
             self._pool = multiprocessing.get_context("fork").Pool(
                 self.workers, initializer=_adopt, initargs=(self.stages,)
