@@ -35,6 +35,7 @@ from eteam.stages import (
     WorkItem,
 )
 from models import Event, Message, MessageStatus
+from models.db import lock_for_writing
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,7 @@ def _write_batch(
 ) -> int:
     """Claim the batch's messages that are still waiting, run the steps, commit; returns how many."""
     with session_factory.begin() as session:
+        lock_for_writing(session)
         query = (
             select(Message)
             .where(Message.id.in_(ids), Message.status == MessageStatus.RECEIVED)

@@ -42,6 +42,22 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def lock_for_writing(session: Session) -> None:
+    """On SQLite, take the write lock now (BEGIN IMMEDIATE), for a transaction that reads first.
+
+    The driver begins a transaction at a SAVEPOINT or the first write; a transaction that has
+    read and then writes fails at once with "database is locked" if another writer committed
+    in between, whatever the busy timeout. Taken up front, the lock is waited for instead.
+    Elsewhere (PostgreSQL) row locks do this job and nothing happens here.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    driver = connection.connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory whose objects stay readable after commit (the CLI prints them)."""
     return sessionmaker(engine, expire_on_commit=False)

@@ -1,5 +1,6 @@
 """The runner: steps in order, a failing step quarantines one message, nothing runs twice."""
 
+import threading
 from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
 from email.policy import default
@@ -13,7 +14,7 @@ from eteam.settings import DEMO_MAILBOX, Settings
 from eteam.stages import Services, WorkItem
 from ingest.sources import iter_path
 from ingest.store import store_stream
-from models import Event, Message
+from models import Event, Message, OutboundReply
 from models.db import make_engine, make_session_factory
 
 
@@ -76,3 +77,32 @@ def test_rerun_processes_nothing_twice(settings: Settings, services: Services) -
 
 def test_default_order_is_data() -> None:
     assert DEFAULT_STAGES == ("parse", "thread", "extract", "classify", "route", "respond")
+
+
+def test_concurrent_runners_process_each_message_once(settings: Settings, services: Services) -> None:
+    """Three runners at once over one database (SKIP LOCKED on PostgreSQL): each message once."""
+    stored = store_demo(settings)
+    errors: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            process_pending(make_session_factory(make_engine(settings.database_url)), build_stages(services), batch_size=8)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=runner) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == []
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions() as session:
+        statuses = session.scalars(select(Message.status)).all()
+        assert len(statuses) == stored and set(statuses) <= {"processed", "quarantined"}
+        classified = session.scalars(select(Event.message_id).where(Event.kind == "classified")).all()
+        assert len(classified) == len(set(classified))
+        answered = session.scalars(
+            select(OutboundReply.message_id).where(OutboundReply.template != "restoration_notice")
+        ).all()
+        assert answered and len(answered) == len(set(answered))
