@@ -44,15 +44,6 @@ class Preparable(Protocol):
         """The message as it arrived."""
 
 
-class PreparingStage(Protocol):
-    """A step with a database-free `prepare` for a whole batch."""
-
-    name: str
-
-    def prepare(self, items: Sequence[Preparable]) -> None:
-        """Fill what this step learns on every item of the batch."""
-
-
 @dataclass
 class Prepared:
     """The outcome of the database-free steps for one message, as it travels between processes."""
@@ -114,10 +105,15 @@ def _portable(failure: tuple[str, Exception] | None) -> tuple[str, Exception] | 
     return failure
 
 
+def _prepare(raws: list[bytes], stages: Sequence[object]) -> list[Prepared]:
+    prepared = [Prepared(raw=raw) for raw in raws]
+    prepare_batch(prepared, stages)
+    return prepared
+
+
 def _prepare_in_worker(raws: list[bytes]) -> list[Prepared]:
     """Worker side: prepare the batch; the raw bytes are not sent back (the parent has them)."""
-    prepared = [Prepared(raw=raw) for raw in raws]
-    prepare_batch(prepared, _worker_stages)
+    prepared = _prepare(raws, _worker_stages)
     for outcome in prepared:
         outcome.raw = b""
         outcome.failure = _portable(outcome.failure)
@@ -139,9 +135,7 @@ class Ticket:
     def result(self) -> list[Prepared]:
         """The prepared batch, in the order it was handed over; waits for a worker if needed."""
         if self._pending is None:
-            prepared = [Prepared(raw=raw) for raw in self._raws]
-            prepare_batch(prepared, self._stages)
-            return prepared
+            return _prepare(self._raws, self._stages)
         prepared = self._pending.get()
         for outcome, raw in zip(prepared, self._raws, strict=True):
             outcome.raw = raw
