@@ -157,7 +157,7 @@ class Preparer:
     @property
     def ahead(self) -> int:
         """How many batches to have in flight: one per worker (one prepared on demand without)."""
-        return self.workers or 1
+        return self.workers + 1 if self.workers else 1
 
     def here(self, raws: list[bytes]) -> Ticket:
         """A batch this process prepares itself, when its result is asked for."""

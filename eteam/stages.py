@@ -33,7 +33,7 @@ from models import (
     Outage,
     ServiceRequest,
 )
-from respond.cases import LOS_ANGELES, add_entry, open_service_request
+from respond.cases import LOS_ANGELES, CaseNumbers, add_entry, open_service_request
 from respond.ccb import draft_note, note_text
 from respond.loop_guard import QueueGuard
 from respond.outages import find_active_outage, outage_context, record_broadcast, restoration_recipients
@@ -72,14 +72,27 @@ class Batch:
     """
 
     def __init__(self, items: Sequence[Preparable] = ()) -> None:
+        self._size = len(items)
         self._likely_recipients = [item.parsed.reply_to for item in items if item.parsed is not None]
         self._guard: QueueGuard | None = None
+        self._case_numbers: CaseNumbers | None = None
 
     def guard(self, session: Session, services: Services) -> QueueGuard:
         """Loop protection for the replies this batch queues, made when the first one is."""
         if self._guard is None:
             self._guard = QueueGuard(session, services.settings, services.clock(), self._likely_recipients)
         return self._guard
+
+    def case_numbers(self, session: Session) -> CaseNumbers:
+        """Case numbers reserved for the batch (a message opens at most one case)."""
+        if self._case_numbers is None:
+            self._case_numbers = CaseNumbers(session, self._size)
+        return self._case_numbers
+
+    def close(self) -> None:
+        """Before the batch is written: give back the case numbers it did not use."""
+        if self._case_numbers is not None:
+            self._case_numbers.release()
 
 
 @dataclass
@@ -185,8 +198,7 @@ class ParseStage:
         message.in_reply_to = parsed.in_reply_to
         message.references = " ".join(parsed.references)
         message.received_at = parsed.date or message.created_at
-        if parsed.auto_reason:
-            message.reason = parsed.auto_reason
+        message.reason = parsed.auto_reason or None
         item.session.add_all(
             Attachment(
                 message_id=message.id,
@@ -446,6 +458,7 @@ class RespondStage:
                 account_number=message.account_number,
                 urgent=handling.urgent or bool(item.facts and item.facts.urgency),
                 now=self.services.clock(),
+                numbers=item.batch.case_numbers(item.session),
             )
             message.service_request = request
             add_entry(item.session, request, "customer_message", mask_pii(message.new_text), message_id=message.id)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ingest.parse import message_id_of
 from models import Event, Message, MessageStatus
+from models.db import lock_for_writing
 
 
 @dataclass
@@ -48,6 +49,7 @@ def store_batch(session: Session, batch: list[tuple[str, bytes]]) -> StoreReport
 
     Duplicates inside the batch are caught too, so the same file listed twice stores once.
     """
+    lock_for_writing(session)  # reads, then writes: take SQLite's lock first (and number rows here)
     report = StoreReport(seen=len(batch))
     keyed = [(message_id_of(raw), source, raw) for source, raw in batch]
     wanted = {message_id for message_id, _, _ in keyed}

@@ -1,7 +1,7 @@
 """Service requests as Customer Connect keeps them: numbering, due times, thread entries.
 
 Numbers are `YYMMDD-NNNNNN` from a per-day counter bumped with one atomic UPDATE … RETURNING,
-so two workers on PostgreSQL never get the same number. Due times follow the Customer Bill of
+so two workers on PostgreSQL never get the same number; a batch reserves a block at once. Due times follow the Customer Bill of
 Rights: answered within 24 hours, moved to the next business day past weekends and City
 holidays.
 """
@@ -23,24 +23,68 @@ LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 END_OF_BUSINESS = time(17, 0)
 
 
-def next_sr_number(session: Session, now: datetime) -> str:
-    """Take the next number of the day; safe under concurrent creation.
+def _reserve(session: Session, day: str, count: int) -> int:
+    """Bump the day's counter by `count` (creating the day's row); the new last number.
 
-    The counter is bumped on the session's connection with plain table statements: it shares
-    nothing with the batch's pending rows, so they are not flushed one case at a time.
+    Plain table statements on the session's connection: they share nothing with the batch's
+    pending rows, so those are not flushed one case at a time.
     """
-    day = now.astimezone(LOS_ANGELES).strftime("%y%m%d")
     counter = SrCounter.__table__
-    bump = update(counter).where(counter.c.day == day).values(last=counter.c.last + 1).returning(counter.c.last)
+    bump = update(counter).where(counter.c.day == day).values(last=counter.c.last + count).returning(counter.c.last)
     value = session.connection().execute(bump).scalar_one_or_none()
     if value is None:
         try:
             with session.begin_nested():  # once a day: the flush it makes costs nothing
-                session.connection().execute(insert(counter).values(day=day, last=1))
-            value = 1
+                session.connection().execute(insert(counter).values(day=day, last=count))
+            value = count
         except IntegrityError:  # another worker created the day's row first
             value = session.connection().execute(bump).scalar_one()
-    return f"{day}-{value:06d}"
+    return int(value)
+
+
+def _day(now: datetime) -> str:
+    return now.astimezone(LOS_ANGELES).strftime("%y%m%d")
+
+
+def next_sr_number(session: Session, now: datetime) -> str:
+    """Take the next number of the day; safe under concurrent creation."""
+    day = _day(now)
+    return f"{day}-{_reserve(session, day, 1):06d}"
+
+
+class CaseNumbers:
+    """Numbers for a batch that may open many cases, from one counter bump instead of one each.
+
+    The first case of a day reserves a block; `release` gives back what the batch did not use,
+    so numbers stay consecutive. That is safe because the bump holds the counter row until the
+    transaction ends (PostgreSQL's row lock, SQLite's write lock): nobody else bumps in between.
+    Call `release` before the transaction commits.
+    """
+
+    def __init__(self, session: Session, block: int) -> None:
+        self.session = session
+        self.block = max(1, block)
+        self._free: dict[str, tuple[int, int]] = {}  # day -> (next number, last reserved)
+
+    def take(self, now: datetime) -> str:
+        """The next number of `now`'s day."""
+        day = _day(now)
+        following, last = self._free.get(day, (1, 0))
+        if following > last:
+            last = _reserve(self.session, day, self.block)
+            following = last - self.block + 1
+        self._free[day] = (following + 1, last)
+        return f"{day}-{following:06d}"
+
+    def release(self) -> None:
+        """Hand back the reserved numbers not taken."""
+        counter = SrCounter.__table__
+        for day, (following, last) in self._free.items():
+            if following <= last:
+                self.session.connection().execute(
+                    update(counter).where(counter.c.day == day, counter.c.last == last).values(last=following - 1)
+                )
+        self._free.clear()
 
 
 @lru_cache(maxsize=8)
@@ -74,13 +118,15 @@ def open_service_request(
     account_number: str | None,
     urgent: bool,
     now: datetime,
+    numbers: CaseNumbers | None = None,
 ) -> ServiceRequest:
     """Create an Unresolved case with its number and due time, and record the event.
 
-    The case gets its id when the session flushes; link rows to it by relationship.
+    The number comes from `numbers` when a batch reserved some, else from the counter. The
+    case gets its id when the session flushes; link rows to it by relationship.
     """
     request = ServiceRequest(
-        number=next_sr_number(session, now),
+        number=numbers.take(now) if numbers is not None else next_sr_number(session, now),
         status="Unresolved",
         intent=intent,
         queue=queue,
