@@ -129,7 +129,7 @@ def run_one(session: Session, item: WorkItem, stages: list[Stage]) -> bool:
     try:
         with session.begin_nested(), session.no_autoflush:
             _run_stages(item, stages)
-            item.batch.close()
+            item.batch.close(session)
             _write_messages(session, [item.message])
     except Exception as exc:  # noqa: BLE001 - any failure of one message must not stop the loop
         stage = item.failure[0] if item.failure else "start"
@@ -154,7 +154,7 @@ def run_batch(session: Session, items: list[WorkItem], stages: list[Stage]) -> i
             for item in ready:
                 item.batch = batch
                 _run_stages(item, stages)
-            batch.close()
+            batch.close(session)
             _write_messages(session, [item.message for item in ready])
     except Exception:  # noqa: BLE001 - retried one by one below
         for item in ready:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -76,7 +76,8 @@ def store_batch(session: Session, batch: list[tuple[str, bytes]]) -> StoreReport
         # Another importer stored some of these since we looked: insert one by one, keeping ours.
         new_rows = [row for row in new_rows if _insert_unless_stored(session, row)]
         report.duplicates = report.seen - len(new_rows)
-    session.add_all(Event(kind="received", message_id=row.id) for row in new_rows)
+    if new_rows:
+        session.execute(insert(Event), [Event.row("received", message_id=row.id) for row in new_rows])
     report.stored = len(new_rows)
     report.stored_ids = [row.id for row in new_rows]
     return report

@@ -310,6 +310,14 @@ class Event(Base):
         fields.setdefault("at", utcnow())
         super().__init__(**fields)
 
+    @staticmethod
+    def row(kind: str, *, message_id: int | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The same event as a plain row, for writing many at once with one INSERT."""
+        return {
+            "kind": kind, "message_id": message_id, "service_request_id": None, "user_id": None,
+            "data": data or {}, "at": utcnow(),
+        }
+
 
 class User(Base):
     """A dashboard user: agent, lead or manager; passwords only as argon2 hashes."""
