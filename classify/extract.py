@@ -8,24 +8,28 @@ place that shows or writes customer text uses, so a new PII kind is masked every
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import phonenumbers
 
-ACCOUNT_RE = re.compile(r"(?<![\d-])(\d{10})(?![\d-])")
-ZIP_RE = re.compile(r"(?<![\d-])(9[0-3]\d{3})(?:-\d{4})?(?![\d-])")
+# `re` tries a pattern that starts with a lookbehind at every position of the text, but jumps straight
+# to the candidates of one that starts with a digit. So the number patterns match their first digit and
+# only then look behind it: `\d(?<![\d-]\d)` is `(?<![\d-])\d`, "a digit not after a digit or -".
+ACCOUNT_RE = re.compile(r"(\d(?<![\d-]\d)\d{9})(?![\d-])")
+ZIP_RE = re.compile(r"(9(?<![\d-]9)[0-3]\d{3})(?:-\d{4})?(?![\d-])")
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 AMOUNT_RE = re.compile(r"\$\s?\d[\d,]*(?:\.\d{2})?")
-SR_RE = re.compile(r"\b(\d{6}-\d{6})\b")
-SSN_RE = re.compile(r"(?<!\d)(\d{3})[- ]?(\d{2})[- ]?(\d{4})(?!\d)")
+SR_RE = re.compile(r"(\d(?<!\w\d)\d{5}-\d{6})\b")
+SSN_RE = re.compile(r"(\d(?<!\d\d)\d{2})[- ]?(\d{2})[- ]?(\d{4})(?!\d)")
 SSN_CONTEXT_RE = re.compile(r"\b(ssn|social|seguro social|s\.s\.n)\b", re.IGNORECASE)
 SSN_LAST4_RE = re.compile(
     r"(?:last\s*(?:4|four)|ultimos?\s*(?:4|cuatro)|últimos?\s*(?:4|cuatro))"
     r"[^\d\n]{0,40}?(\d{4})(?!\d)",
     re.IGNORECASE,
 )
-CARD_RE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+CARD_RE = re.compile(r"\d(?<!\d\d)(?:[ -]?\d){12,18}(?!\d)")
 ROUTING_RE = re.compile(r"(?i)\b(routing|aba|ruta)\b[^\d\n]{0,30}(\d{9})(?!\d)")
 BANK_ACCOUNT_RE = re.compile(
     r"(?i)\b(bank account|checking account|savings account|acct|cuenta bancaria|cuenta de cheques)"
@@ -75,7 +79,7 @@ _STATE = r"(?:,?\s+(?:ca|calif\.?|california))"
 _ZIP = r"(?:,?\s+9[0-3]\d{3}(?:-\d{4})?)"
 _NAME_WORD = r"[a-z0-9][a-z0-9'.-]*"
 ADDRESS_RE = re.compile(
-    rf"(?<![\w$#/.,-])(?P<number>\d{{1,6}}(?:-?[a-z](?![a-z]))?)\s+"
+    rf"(?P<number>\d(?<![\w$#/.,-]\d)\d{{0,5}}(?:-?[a-z](?![a-z]))?)\s+"
     rf"(?P<street>(?:(?:[nsew]\.?|north|south|east|west)\s+)?"
     rf"(?:(?:{_NAME_WORD}\s+){{1,3}}?(?:{STREET_SUFFIXES})\b\.?"
     rf"|(?:{STREET_PREFIXES})\s+(?:(?:de|del|de la|de las|de los|el|la|las|los)\s+)?{_NAME_WORD}"
@@ -119,14 +123,90 @@ METER_READ_RE = re.compile(
     r"[^\n.!?$]{0,40}?(?<![\d/$.,-])(\d{3,7}(?:\.\d{1,2})?)(?![\d/%]|,\d)",
     re.IGNORECASE,
 )
-WORD_RE = re.compile(r"[a-záéíóúñü]+", re.IGNORECASE)
+#: the words of a lowercased text: the letters `[a-záéíóúñü]` with IGNORECASE takes there ("ı" and "ſ"
+#: are its i and s), spelled out so that `re` jumps from letter to letter instead of trying every position
+WORD_RE = re.compile(r"[a-záéíóúñüıſ]+")
 SENTENCE_RE = re.compile(r"[.!?¡¿\n]+")
 SPANISH_LETTERS = frozenset("ñáéíóú¿¡")
+SPANISH_LETTER_RE = re.compile(f"[{''.join(sorted(SPANISH_LETTERS))}]")
 # (818) 555-0199, 818.555.0199, +1 818 555 0199, or + and 8 to 15 digits; not inside a longer run
 PHONE_RE = re.compile(
     r"(?<![\w+\-])(?:(?:\+?1[\s.\-]?)?(?:\(\d{3}\)|\d{3})[\s.\-]?\d{3}[\s.\-]?\d{4}"
     r"|\+\d(?:[\s.\-]?\(?\d\)?){7,14})(?![\w\-])"
 )
+#: where PHONE_RE and DATE_RE can start: the first character of a number, with their lookbehind after it
+#: as in the number patterns above; or, for a date, a month name, which begins with its abbreviation
+PHONE_START_RE = re.compile(r"[\d(+](?<![\w+\-].)")
+DATE_NUMBER_START_RE = re.compile(r"\d(?<![\w/$.-]\d)")
+MONTH_STARTS = tuple(sorted({month[:3] for month in MONTHS_EN.split("|")}))
+#: For each case-insensitive keyword pattern, what every match begins with, lowercased: the
+#: literal start of each alternative. `re` tries such a pattern (it starts with `\b` or a letter
+#: it must compare without case) at every position of the text; finding these strings in the
+#: lowercased text and trying the pattern only where they occur is many times faster. A new
+#: alternative needs its start here, and an example in tests/test_extract.py's KEYWORD_EXAMPLES.
+KEYWORD_STARTS: dict[re.Pattern[str], tuple[str, ...]] = {
+    SSN_LAST4_RE: ("last", "ultimo", "último"),
+    ROUTING_RE: ("routing", "aba", "ruta"),
+    BANK_ACCOUNT_RE: (
+        "bank account", "checking account", "savings account", "acct", "cuenta bancaria", "cuenta de cheques"
+    ),
+    URGENT_PATTERNS["no_water"]: ("no water", "without water", "sin agua", "no tenemos agua", "no hay agua"),
+    URGENT_PATTERNS["medical"]: (
+        "oxygen", "dialysis", "ventilator", "medical equipment", "life", "cpap", "oxigeno", "oxígeno",
+        "equipo medico", "equipo médico",
+    ),
+    URGENT_PATTERNS["shutoff_date"]: ("shut", "disconnect", "corte", "desconexi", "cortar"),
+    URGENT_PATTERNS["today"]: ("today", "tonight", "right now", "hoy", "ahora mismo", "esta noche"),
+    METER_READ_RE: ("meter", "read", "current", "actual", "present", "today", "lectura", "medidor"),
+    LABELLED_ADDRESS_RE: ("address", "direcci", "domicilio"),
+}
+#: `re.IGNORECASE` takes "ı" and "İ" for i and "ſ" for s, but lowercasing keeps "ı" and "ſ" and makes
+#: "İ" two characters; in a text holding one, keywords are not where the lowercased text shows them
+CASE_FOLD_TRAPS = ("ı", "İ", "ſ")
+
+
+class _PreparedText:
+    """A text and its lowercased form, which all keyword searches of one call share.
+
+    The keywords of KEYWORD_STARTS are found in the lowercased text, where a plain `str.find`
+    does what would otherwise take a case-insensitive scan.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lowered = text.lower()
+        self.keywords_findable = not any(trap in text for trap in CASE_FOLD_TRAPS)
+
+    def starts(self, prefixes: Iterable[str]) -> list[int]:
+        """Where any of the lowercase `prefixes` occurs, ascending."""
+        found: set[int] = set()
+        for prefix in prefixes:
+            index = self.lowered.find(prefix)
+            while index >= 0:
+                found.add(index)
+                index = self.lowered.find(prefix, index + 1)
+        return sorted(found)
+
+    def keyword_matches(self, pattern: re.Pattern[str]) -> list[re.Match[str]]:
+        """`pattern.finditer` for a pattern of KEYWORD_STARTS, tried only where its keywords start."""
+        if not self.keywords_findable:
+            return list(pattern.finditer(self.text))
+        return _matches_at(pattern, self.text, self.starts(KEYWORD_STARTS[pattern]))
+
+
+def _matches_at(pattern: re.Pattern[str], text: str, starts: Iterable[int]) -> list[re.Match[str]]:
+    """What `pattern.finditer(text)` finds, trying `pattern` only at `starts`.
+
+    `starts` must be ascending and hold every index where a match could begin; a pattern
+    none of whose matches is empty then finds exactly what a scan of every position finds.
+    """
+    found = []
+    end = 0
+    for start in starts:
+        if start >= end and (match := pattern.match(text, start)) is not None:
+            found.append(match)
+            end = match.end()
+    return found
 
 
 @dataclass
@@ -186,16 +266,20 @@ def _ssn_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def pii_spans(text: str) -> dict[str, list[tuple[int, int]]]:
-    """Where each PII kind occurs; kinds are ssn, ssn_last4, card, bank."""
+def _pii_spans(prepared: _PreparedText) -> dict[str, list[tuple[int, int]]]:
     found: dict[str, list[tuple[int, int]]] = {
-        "ssn": _ssn_spans(text),
-        "ssn_last4": [m.span(1) for m in SSN_LAST4_RE.finditer(text)],
-        "card": _card_spans(text),
-        "bank": [m.span(2) for m in ROUTING_RE.finditer(text)]
-        + [m.span(2) for m in BANK_ACCOUNT_RE.finditer(text)],
+        "ssn": _ssn_spans(prepared.text),
+        "ssn_last4": [m.span(1) for m in prepared.keyword_matches(SSN_LAST4_RE)],
+        "card": _card_spans(prepared.text),
+        "bank": [m.span(2) for m in prepared.keyword_matches(ROUTING_RE)]
+        + [m.span(2) for m in prepared.keyword_matches(BANK_ACCOUNT_RE)],
     }
     return {kind: spans for kind, spans in found.items() if spans}
+
+
+def pii_spans(text: str) -> dict[str, list[tuple[int, int]]]:
+    """Where each PII kind occurs; kinds are ssn, ssn_last4, card, bank."""
+    return _pii_spans(_PreparedText(text))
 
 
 def mask_pii(text: str) -> str:
@@ -218,11 +302,31 @@ def mask_pii(text: str) -> str:
     return masked
 
 
-def _language_scores(text: str) -> tuple[int, int]:
-    """(Spanish, English) evidence: function words, plus Spanish letters counted double."""
-    words = WORD_RE.findall(text.lower())
-    spanish = sum(w in SPANISH_WORDS for w in words) + 2 * sum(not SPANISH_LETTERS.isdisjoint(w) for w in words)
-    return spanish, sum(w in ENGLISH_WORDS for w in words)
+def _language_scores(words: list[str], has_spanish_letters: bool) -> tuple[int, int]:
+    """(Spanish, English) evidence: function words, plus words with Spanish letters counted double.
+
+    `has_spanish_letters` is whether the whole text has any; most texts have none, and then
+    looking for them word by word would cost more than the rest of language detection.
+    """
+    spanish = sum(map(SPANISH_WORDS.__contains__, words))
+    if has_spanish_letters:
+        spanish += 2 * len([word for word in words if not SPANISH_LETTERS.isdisjoint(word)])
+    return spanish, sum(map(ENGLISH_WORDS.__contains__, words))
+
+
+def _language(lowered: str) -> str:
+    sentence_votes = set()
+    spanish_total = english_total = 0
+    has_spanish_letters = SPANISH_LETTER_RE.search(lowered) is not None
+    for sentence in SENTENCE_RE.split(lowered):
+        spanish, english = _language_scores(WORD_RE.findall(sentence), has_spanish_letters)
+        spanish_total += spanish
+        english_total += english
+        if spanish + english >= 2 and max(spanish, english) >= 2 * min(spanish, english) + 1:
+            sentence_votes.add("es" if spanish > english else "en")
+    if sentence_votes == {"es", "en"}:
+        return "mixed"
+    return "es" if spanish_total > english_total else "en"
 
 
 def detect_language(text: str) -> str:
@@ -231,17 +335,7 @@ def detect_language(text: str) -> str:
     Customers often write one sentence in each language; judging sentence by sentence keeps
     a long Spanish paragraph with an English greeting Spanish, and a real mix mixed.
     """
-    sentence_votes = set()
-    spanish_total = english_total = 0
-    for sentence in SENTENCE_RE.split(text):
-        spanish, english = _language_scores(sentence)
-        spanish_total += spanish
-        english_total += english
-        if spanish + english >= 2 and max(spanish, english) >= 2 * min(spanish, english) + 1:
-            sentence_votes.add("es" if spanish > english else "en")
-    if sentence_votes == {"es", "en"}:
-        return "mixed"
-    return "es" if spanish_total > english_total else "en"
+    return _language(text.lower())
 
 
 def _phones(text: str) -> list[str]:
@@ -253,7 +347,8 @@ def _phones(text: str) -> list[str]:
     pattern finds those shapes and the library only parses and validates them.
     """
     found = []
-    for match in PHONE_RE.finditer(text):
+    starts = (start.start() for start in PHONE_START_RE.finditer(text))
+    for match in _matches_at(PHONE_RE, text, starts):
         try:
             number = phonenumbers.parse(match.group(), "US")
         except phonenumbers.NumberParseException:
@@ -263,15 +358,15 @@ def _phones(text: str) -> list[str]:
     return found
 
 
-def _address_matches(text: str) -> list[re.Match[str]]:
+def _address_matches(prepared: _PreparedText) -> list[re.Match[str]]:
     """Street addresses: house number, optional direction, street name and type, unit, city, ZIP."""
     found = []
-    for match in ADDRESS_RE.finditer(text):
+    for match in ADDRESS_RE.finditer(prepared.text):
         words = re.findall(r"[a-záéíóúñü']+", match.group("street").lower())
         if any(word in ADDRESS_STOPWORDS for word in words[:-1]):
             continue
         found.append(match)
-    for match in LABELLED_ADDRESS_RE.finditer(text):
+    for match in prepared.keyword_matches(LABELLED_ADDRESS_RE):
         if not any(f.start() <= match.start(1) < f.end() for f in found):
             found.append(match)
     return sorted(found, key=lambda m: m.start())
@@ -293,15 +388,30 @@ def _address_text(match: re.Match[str]) -> str:
 
 
 def _emails(text: str) -> list[str]:
+    if "@" not in text:
+        return []
     seen: dict[str, None] = {}
     for email in EMAIL_RE.findall(text):
         seen.setdefault(email.rstrip(".-").lower(), None)
     return list(seen)
 
 
+def _date_matches(prepared: _PreparedText) -> list[re.Match[str]]:
+    """DATE_RE's matches, tried only where a date can start: a number or a month name.
+
+    DATE_RE starts with a lookbehind and then a case-insensitive letter or a digit, so
+    `re` alone would try it at every position of the text.
+    """
+    if not prepared.keywords_findable:
+        return list(DATE_RE.finditer(prepared.text))
+    numbers = [match.start() for match in DATE_NUMBER_START_RE.finditer(prepared.text)]
+    return _matches_at(DATE_RE, prepared.text, sorted({*numbers, *prepared.starts(MONTH_STARTS)}))
+
+
 def extract_facts(text: str) -> Facts:
     """All facts of one text; PII digit runs are excluded from the account and phone lists."""
-    pii = pii_spans(text)
+    prepared = _PreparedText(text)
+    pii = _pii_spans(prepared)
     blocked = [span for spans in pii.values() for span in spans]
 
     def clear(match: re.Match[str]) -> bool:
@@ -309,18 +419,18 @@ def extract_facts(text: str) -> Facts:
 
     accounts = [m.group(1) for m in ACCOUNT_RE.finditer(text) if clear(m)]
     zips = [m.group(1) for m in ZIP_RE.finditer(text) if clear(m)]
-    address_matches = [m for m in _address_matches(text) if clear(m)]
+    address_matches = [m for m in _address_matches(prepared) if clear(m)]
     addresses = list(dict.fromkeys(_address_text(m) for m in address_matches))
     address_spans = [m.span() for m in address_matches]
-    date_matches = list(DATE_RE.finditer(text))
+    date_matches = _date_matches(prepared)
     dates = [m.group() for m in date_matches if clear(m)]
     taken = blocked + address_spans + [m.span() for m in date_matches]
     meter_reads = [
         m.group(1)
-        for m in METER_READ_RE.finditer(text)
+        for m in prepared.keyword_matches(METER_READ_RE)
         if not any(s < m.end(1) and m.start(1) < e for s, e in taken)
     ]
-    urgency = [name for name, pattern in URGENT_PATTERNS.items() if pattern.search(text)]
+    urgency = [name for name, pattern in URGENT_PATTERNS.items() if prepared.keyword_matches(pattern)]
     return Facts(
         account_number=accounts[0] if accounts else None,
         zip=zips[-1] if zips else None,
@@ -334,5 +444,5 @@ def extract_facts(text: str) -> Facts:
         sr_numbers=SR_RE.findall(text)[:5],
         urgency=urgency,
         pii=sorted(pii),
-        lang=detect_language(text),
+        lang=_language(prepared.lowered),
     )

@@ -156,7 +156,7 @@ class Preparer:
 
     @property
     def ahead(self) -> int:
-        """How many batches to have in flight: one per worker (one prepared on demand without)."""
+        """How many batches to have in flight: one more than workers, so none waits for work."""
         return self.workers + 1 if self.workers else 1
 
     def here(self, raws: list[bytes]) -> Ticket:
