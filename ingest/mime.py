@@ -18,9 +18,10 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.header import decode_header
+from email.headerregistry import BaseHeader
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
@@ -80,10 +81,34 @@ _DROPPED_HTML = re.compile(
 # the rest of the document for each one (quadratic), so it is escaped as text.
 _STRAY_LT = re.compile(r"<(?![a-zA-Z/!?][^<>]*+>)")
 _PARTIAL_TAG = re.compile(r"<[^<>]*\Z")
-_ENTITY_RUN = re.compile(r"(?:&#?\w{0,10};?\s*){32,}")
+#: Entities in a row that collapse to one space.
+ENTITY_RUN_LIMIT = 32
+_ENTITY_RUN = re.compile(rf"(?:&#?\w{{0,10}};?\s*){{{ENTITY_RUN_LIMIT},}}")
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*+)([^<>]*+)>")
 _BODY_TYPES = ("text/plain", "text/html")
+_NAMING_HEADERS = ("Content-Disposition", "Content-Type")
+# Words that html2text would give back unchanged: no markup, entities or doubled spaces, and
+# no start that Markdown escapes ("1.", "-", "+"); tests/test_parse_mime.py checks this.
+_PLAIN_FRAGMENT = re.compile(
+    r"(?![0-9]+\.)[A-Za-z0-9(][A-Za-z0-9@.,'()/#:-]*(?: [A-Za-z0-9@.,'()/#:-]+)*"
+)
 _SURROGATE = re.compile("[\udc80-\udcff]")
+_FOLD = re.compile(r"\r?\n[ \t]*")
+# One address in RFC 5322's plain atoms: `a@b.example`, `Name <a@b.example>`, `"Name" <...>`.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR_SPEC = rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*"
+_PHRASE_WORD = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+"
+_SIMPLE_ADDRESS = re.compile(
+    rf"(?P<bare>{_ADDR_SPEC})"
+    rf'|(?:"(?P<quoted>[^"\\\r\n]*)"|(?P<phrase>{_PHRASE_WORD}(?:[ \t]+{_PHRASE_WORD})*))'
+    rf"[ \t]*<(?P<addr>{_ADDR_SPEC})>"
+)
+_MONTHS = tuple("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())
+# "Sat, 21 Nov 2026 13:40:26 -0800 (PST)"; what follows the zone is ignored, as by the stdlib.
+_RFC5322_DATE = re.compile(
+    rf"(?:[A-Za-z]+, )?([0-9]{{1,2}}) ({'|'.join(_MONTHS)}) ([1-9][0-9]{{3}}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})(?:\s.*)?"
+)
 #: MIME nesting deeper than this is not walked for text (hostile mail nests thousands deep).
 MIME_DEPTH_LIMIT = 50
 
@@ -110,7 +135,7 @@ class Body:
 
 def clean_text(value: str) -> str:
     """Make a string storable: re-decode smuggled raw bytes (surrogates) and drop NULs."""
-    if _SURROGATE.search(value):
+    if not value.isascii() and _SURROGATE.search(value):
         raw = value.encode("utf-8", "surrogateescape")
         value = decode_bytes(raw, None)[0]
     return value.replace("\x00", "")
@@ -121,18 +146,33 @@ def parse_bytes(raw: bytes) -> Message:
     return BytesParser(policy=policy.compat32).parsebytes(raw)
 
 
-def raw_header_values(msg: Message, name: str) -> list[str]:
-    """The unparsed values of every header called `name`, top (newest hop) first.
+def _raw_value(value: object) -> str:
+    """An unparsed header value, cut at a few times the kept length.
 
-    Values are cut at a few times the kept length: the stdlib's structured header parser
-    is superlinear on huge address lists, and nothing past the cut is kept anyway.
+    The stdlib's structured header parser is superlinear on huge address lists, and
+    nothing past the cut is kept anyway.
     """
+    return str(value)[: 4 * HEADER_LIMIT]
+
+
+def raw_header_values(msg: Message, name: str) -> list[str]:
+    """The unparsed values of every header called `name`, top (newest hop) first."""
     wanted = name.lower()
     return [
-        str(value)[: 4 * HEADER_LIMIT]
-        for key, value in msg.raw_items()
-        if key.lower() == wanted
+        _raw_value(value) for key, value in msg.raw_items() if key.lower() == wanted
     ]
+
+
+def header_index(msg: Message) -> dict[str, list[str]]:
+    """`raw_header_values` of every header at once, by lower-case name.
+
+    Parsing asks a message for a dozen headers by name; one pass over its header block
+    serves them all instead of one pass each.
+    """
+    index: dict[str, list[str]] = {}
+    for key, value in msg.raw_items():
+        index.setdefault(key.lower(), []).append(_raw_value(value))
+    return index
 
 
 def _decode_header_by_hand(raw: str) -> str:
@@ -149,7 +189,7 @@ def _decode_header_by_hand(raw: str) -> str:
 
 def _unfold(value: str) -> str:
     """One line from a folded header (RFC 5322 continuation lines)."""
-    return re.sub(r"\r?\n[ \t]*", " ", value).strip()
+    return (_FOLD.sub(" ", value) if "\n" in value else value).strip()
 
 
 def _is_plain(value: str) -> bool:
@@ -157,39 +197,62 @@ def _is_plain(value: str) -> bool:
     return value.isascii() and "=?" not in value
 
 
-def decode_header_value(name: str, raw: str) -> str:
-    """A header's value as readable text, whatever its encoding, capped in length."""
-    if _is_plain(raw):
-        return clean_text(_unfold(raw))[:HEADER_LIMIT]
+def _structured(name: str, raw: str) -> BaseHeader | None:
+    """policy.default's reading of an encoded header value; None where the stdlib raises."""
     try:
-        text = str(policy.default.header_fetch_parse(name, raw))
+        return policy.default.header_fetch_parse(name, raw)
     except Exception:  # noqa: BLE001 - the stdlib header parser has crash bugs on junk
+        return None
+
+
+def _decoded_text(raw: str, header: BaseHeader | None) -> str:
+    """A header value as storable text; `header` is its structured reading if encoded."""
+    if _is_plain(raw):
+        text = raw
+    elif header is not None:
+        text = str(header)
+    else:
         text = _decode_header_by_hand(_unfold(raw))
     return clean_text(_unfold(text))[:HEADER_LIMIT]
 
 
-def header_text(msg: Message, name: str) -> str:
-    """The first (topmost) `name` header, decoded; "" when absent."""
-    values = raw_header_values(msg, name)
-    return decode_header_value(name, values[0]) if values else ""
+def decode_header_value(name: str, raw: str) -> str:
+    """A header's value as readable text, whatever its encoding, capped in length."""
+    return _decoded_text(raw, None if _is_plain(raw) else _structured(name, raw))
 
 
-def header_addresses(msg: Message, name: str) -> list[tuple[str, str]]:
-    """(display name, address) pairs of an address header; junk entries are skipped."""
-    values = raw_header_values(msg, name)
-    if not values:
-        return []
+def _simple_address(value: str) -> tuple[str, str] | None:
+    """The pair of `a@b.example`, `Name <a@b.example>` or `"Name" <a@b.example>`, else None.
+
+    Most mail names one sender and one recipient this way. getaddresses reads these to
+    the same pair (tests/test_parse_mime.py compares them), but as pure Python it costs
+    some 20 us a header, more than parsing the rest of a short message's headers.
+    """
+    match = _SIMPLE_ADDRESS.fullmatch(value)
+    if match is None:
+        return None
+    if match["bare"] is not None:
+        return "", match["bare"]
+    name = match["quoted"]
+    if name is None:  # unquoted words, joined by single spaces as getaddresses joins them
+        name = " ".join(match["phrase"].split())
+    return name, match["addr"]
+
+
+def _address_pairs(raw: str, header: BaseHeader | None) -> list[tuple[str, str]]:
+    """(display name, address) pairs of a header value; `header` as for `_decoded_text`."""
     pairs: list[tuple[str, str]] = []
-    if _is_plain(values[0]):
-        pairs = getaddresses([_unfold(values[0])])
-    else:
+    if _is_plain(raw):
+        unfolded = _unfold(raw)
+        simple = _simple_address(unfolded)
+        pairs = [simple] if simple is not None else getaddresses([unfolded])
+    elif header is not None:
         try:
-            parsed = policy.default.header_fetch_parse(name, values[0])
-            pairs = [(a.display_name, a.addr_spec) for a in parsed.addresses]
+            pairs = [(a.display_name, a.addr_spec) for a in header.addresses]
         except Exception:  # noqa: BLE001 - fall back to the permissive compat parser below
             pairs = []
     if not any("@" in addr for _, addr in pairs):
-        pairs = getaddresses([_decode_header_by_hand(_unfold(values[0]))])
+        pairs = getaddresses([_decode_header_by_hand(_unfold(raw))])
     return [
         (clean_text(display)[:HEADER_LIMIT], clean_text(addr).strip("<> ")[:320])
         for display, addr in pairs
@@ -197,13 +260,51 @@ def header_addresses(msg: Message, name: str) -> list[tuple[str, str]]:
     ]
 
 
-def header_date(msg: Message) -> datetime | None:
-    """The Date header as an aware datetime (UTC when the zone is unknown); None when unusable."""
-    values = raw_header_values(msg, "Date")
-    if not values:
+def parse_addresses(name: str, raw: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of one address header's value; junk entries are skipped."""
+    return _address_pairs(raw, None if _is_plain(raw) else _structured(name, raw))
+
+
+def decode_address_header(name: str, raw: str) -> tuple[str, list[tuple[str, str]]]:
+    """`decode_header_value` and `parse_addresses` of one value, from one structured parse.
+
+    The stdlib's structured parser is most of the cost of an encoded header (a Spanish
+    name in From costs some 130 us), so it is run once for both readings.
+    """
+    header = None if _is_plain(raw) else _structured(name, raw)
+    return _decoded_text(raw, header), _address_pairs(raw, header)
+
+
+def _rfc5322_date(value: str) -> datetime | None:
+    """A date in RFC 5322's own form, read as `parsedate_to_datetime` reads it; else None.
+
+    Nearly every Date header has this form, and the stdlib's general reader of dates
+    (pure Python, for every historical format) costs several times as much.
+    tests/test_parse_mime.py compares the two.
+    """
+    match = _RFC5322_DATE.fullmatch(value)
+    if match is None:
         return None
+    day, month, year, hour, minute, second, sign, zone_hours, zone_minutes = (
+        match.groups()
+    )
+    offset = int(zone_hours) * 3600 + int(zone_minutes) * 60
+    return datetime(
+        int(year),
+        _MONTHS.index(month) + 1,
+        int(day),
+        int(hour),
+        int(minute),
+        int(second),
+        tzinfo=timezone(timedelta(seconds=-offset if sign == "-" else offset)),
+    )
+
+
+def parse_date(raw: str) -> datetime | None:
+    """A Date header's value as an aware datetime (UTC when the zone is unknown), or None."""
+    unfolded = _unfold(raw)
     try:
-        value = parsedate_to_datetime(_unfold(values[0]))
+        value = _rfc5322_date(unfolded) or parsedate_to_datetime(unfolded)
     except Exception:  # noqa: BLE001 - unparseable or out-of-range dates are simply unknown
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
@@ -280,32 +381,35 @@ def bound_html(html: str) -> str:
     multiplies "> " prefixes; long runs of entities collapse to a space. Linear passes.
     """
     html = _cut(html, RAW_HTML_LIMIT)
-    html = _ENTITY_RUN.sub(" ", _STRAY_LT.sub("&lt;", _DROPPED_HTML.sub(" ", html)))
+    html = _STRAY_LT.sub("&lt;", _DROPPED_HTML.sub(" ", html))
+    if html.count("&") >= ENTITY_RUN_LIMIT:  # an "&" per entity; counting is quicker
+        html = _ENTITY_RUN.sub(" ", html)
     depth = quote_depth = 0
-    pieces: list[str] = []
-    last = 0
-    for match in _TAG.finditer(html):
-        pieces.append(html[last : match.start()])
-        last = match.end()
-        closing, tag = match.group(1), match.group(2).lower()
-        if tag in _VOID_ELEMENTS or match.group(3).endswith("/"):
+    # Text, then each tag's three groups and the text after it: quicker than Match objects.
+    parts = _TAG.split(html)
+    pieces = [parts[0]]
+    for closing, name, rest, text in zip(
+        parts[1::4], parts[2::4], parts[3::4], parts[4::4]
+    ):
+        tag = name.lower()
+        if tag in _VOID_ELEMENTS or rest.endswith("/"):
             pieces.append(f"<{tag}>")
-            continue
-        if closing:
-            keep = depth <= HTML_DEPTH_LIMIT and (
-                tag != "blockquote" or quote_depth <= BLOCKQUOTE_DEPTH_LIMIT
-            )
-            depth = max(depth - 1, 0)
-            quote_depth = max(quote_depth - (tag == "blockquote"), 0)
         else:
-            depth += 1
-            quote_depth += tag == "blockquote"
-            keep = depth <= HTML_DEPTH_LIMIT and (
-                tag != "blockquote" or quote_depth <= BLOCKQUOTE_DEPTH_LIMIT
-            )
-        if keep:
-            pieces.append(f"<{closing}{tag}>")
-    pieces.append(html[last:])
+            if closing:
+                keep = depth <= HTML_DEPTH_LIMIT and (
+                    tag != "blockquote" or quote_depth <= BLOCKQUOTE_DEPTH_LIMIT
+                )
+                depth = max(depth - 1, 0)
+                quote_depth = max(quote_depth - (tag == "blockquote"), 0)
+            else:
+                depth += 1
+                quote_depth += tag == "blockquote"
+                keep = depth <= HTML_DEPTH_LIMIT and (
+                    tag != "blockquote" or quote_depth <= BLOCKQUOTE_DEPTH_LIMIT
+                )
+            if keep:
+                pieces.append(f"<{closing}{tag}>")
+        pieces.append(text)
     return _cut("".join(pieces), HTML_LIMIT)
 
 
@@ -313,8 +417,16 @@ def html_to_text(html: str) -> str:
     """Readable text from HTML, keeping paragraphs and turning blockquotes into "> " lines.
 
     The "> " lines matter: quoted history in HTML-only replies is then removed by the same
-    rules as in plain-text replies.
+    rules as in plain-text replies. A fragment of plain words (most cells of a web form's
+    table) is its own text and is returned as it is: html2text costs some 15 us even then.
     """
+    if _PLAIN_FRAGMENT.fullmatch(html):
+        return html
+    return _convert_html(html)
+
+
+def _convert_html(html: str) -> str:
+    """`html_to_text` without its shortcut for plain fragments: html2text on bounded HTML."""
     converter = html2text.HTML2Text()
     converter.body_width = 0
     converter.ignore_links = True
@@ -331,7 +443,15 @@ def html_to_text(html: str) -> str:
 
 
 def _filename(part: Message) -> str:
-    """An attachment's name, "" when its (RFC 2231) parameters are broken."""
+    """An attachment's name, "" when its (RFC 2231) parameters are broken.
+
+    The name is a `filename` or `name` parameter, so headers without that word give none;
+    most parts are so, and the stdlib would parse all of their parameters to find out.
+    """
+    if not any(
+        "name" in str(part.get(header, "")).lower() for header in _NAMING_HEADERS
+    ):
+        return ""
     try:
         return clean_text(str(part.get_filename() or ""))[:500]
     except Exception:  # noqa: BLE001 - broken RFC 2231 parameters: no usable name

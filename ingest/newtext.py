@@ -52,6 +52,17 @@ _WROTE_WORDS = (
     r"|написал\(а\)|написала|написал|пише|写道|寫道|đã viết|sent"
 )
 _MARKER_TAIL = re.compile(rf"(?:[:：]|-{{2,}}|{_WROTE_WORDS})$", re.IGNORECASE)
+#: How far from a line's end a `_MARKER_TAIL` match can start (the longest word, and one
+#: more for a final newline), so only that much of a line needs testing.
+_MARKER_TAIL_REACH = (
+    max(len(word.replace("\\", "")) for word in _WROTE_WORDS.split("|")) + 1
+)
+# The lower-case words, case-sensitive, for lower-cased text (see _lowered_match_possible).
+_MARKER_TAIL_LOWER = re.compile(_MARKER_TAIL.pattern)
+_WROTE_WORD_LOWER = re.compile(_WROTE_WORDS)
+# The characters that re.IGNORECASE matches to a letter of the words although str.lower()
+# does not turn them into that letter; tests/test_newtext.py derives them from the words.
+_IGNORECASE_ONLY = re.compile("[\u0130\u0131\u017f\u1c80-\u1c85]")
 _WROTE = re.compile(
     rf"^(?=.*[\d@]).{{0,400}}?(?:{_WROTE_WORDS})(?:.{{0,90}}?[:：])?$"
     rf"|^-{{2,}}.{{0,300}}?(?:{_WROTE_WORDS}).{{0,30}}?-{{2,}}$",
@@ -88,6 +99,20 @@ _SIGNOFF = re.compile(
 )
 
 
+def _lowered_match_possible(pattern: re.Pattern[str], text: str) -> bool:
+    """Whether the case-insensitive version of `pattern` (lower-case words) can match `text`.
+
+    A case-insensitive search tries every word at every character, and was most of the cost
+    of reading a reply; the same search of lower-cased text skips ahead in C. The two agree
+    except on the few characters that only re.IGNORECASE's rules match, so text holding one
+    of those is always passed on to the case-insensitive pattern.
+    """
+    return bool(
+        (not text.isascii() and _IGNORECASE_ONLY.search(text))
+        or pattern.search(text.lower())
+    )
+
+
 def _marker_spans(lines: list[str]) -> dict[int, int]:
     """Start line -> end line (exclusive) of every "On <date>, <name> wrote:" sentence.
 
@@ -100,13 +125,20 @@ def _marker_spans(lines: list[str]) -> dict[int, int]:
         if _DATE_MARKER.match(line):
             spans[end] = end + 1
             continue
-        if not _MARKER_TAIL.search(line):
+        tail = line[-_MARKER_TAIL_REACH:]
+        if not (
+            _lowered_match_possible(_MARKER_TAIL_LOWER, tail)
+            and _MARKER_TAIL.search(tail)
+        ):
             continue
         for start in range(end, max(end - MARKER_SPAN, -1), -1):
             if not bare[start]:
                 break
             joined = " ".join(piece for piece in bare[start : end + 1] if piece)
-            if _WROTE.match(joined) or _ADDRESS_MARKER.match(joined):
+            wrote = _lowered_match_possible(_WROTE_WORD_LOWER, joined) and (
+                _WROTE.match(joined)
+            )
+            if wrote or _ADDRESS_MARKER.match(joined):
                 while (
                     start > 0
                     and start > end - MARKER_SPAN
@@ -128,8 +160,13 @@ def _marker_spans(lines: list[str]) -> dict[int, int]:
 
 
 def _header_block_end(lines: list[str], start: int) -> int | None:
-    """If a From:/Date:/To:/Subject: block starts at `start`, the index of the blank line ending it."""
-    if not _HEADER.match(lines[start]):
+    """If a From:/Date:/To:/Subject: block starts at `start`, the index of the blank line ending it.
+
+    `start` may be just past the last line (after a separator line). Every header line has
+    a colon; most lines have none, and so need no test of the many header names.
+    """
+    first = lines[start] if start < len(lines) else ""
+    if not (":" in first or "：" in first) or not _HEADER.match(first):
         return None
     end = start
     while end < len(lines) and lines[end].strip():
@@ -149,8 +186,10 @@ def classify_lines(lines: list[str]) -> str:
     index = 0
     while index < len(lines):
         line = lines[index]
+        blank = not line.strip()
+        delimiter = not blank and _DELIMITER.match(line)
         end = None
-        if line.strip() and not _DELIMITER.match(line):
+        if not blank and not delimiter:
             end = _header_block_end(lines, index) or markers.get(index)
         if _SEPARATOR.match(line):
             end = _header_block_end(lines, index + 1) or index + 1
@@ -158,9 +197,9 @@ def classify_lines(lines: list[str]) -> str:
             kinds[index:end] = ["b"] * (end - index)
             index = end
             continue
-        if not line.strip():
+        if blank:
             kinds[index] = "e"
-        elif _DELIMITER.match(line):
+        elif delimiter:
             kinds[index] = "d"
         elif _MOBILE_SIGNATURE.match(line):
             kinds[index] = "s"

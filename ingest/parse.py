@@ -26,12 +26,13 @@ from ingest.mime import (
     AttachmentInfo,
     Body,
     clean_text,
+    decode_address_header,
     decode_bytes,
+    decode_header_value,
     extract_body,
-    header_addresses,
-    header_date,
-    header_text,
+    header_index,
     parse_bytes,
+    parse_date,
     raw_header_values,
 )
 from ingest.newtext import extract_new_text
@@ -68,12 +69,17 @@ KEPT_HEADERS = (
     "Authentication-Results",
     "Content-Type",
 )
+#: Kept headers whose addresses are read too.
+ADDRESS_HEADERS = ("From", "Reply-To", "To")
 SYNTHETIC_ID_DOMAIN = "no-message-id.eteam"
 #: Longest Message-ID kept; the database column holds 998 characters (RFC 5322's line limit).
 MESSAGE_ID_LIMIT = 998
 DEFECT_LIMIT = 50
 
 _ANGLE_ID = re.compile(r"<([^<>]{1,990})>")
+# The end of the header block; a "\r" before its first "\n" would not move the end.
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+_SPACES = re.compile(r"\s+")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
@@ -107,7 +113,7 @@ class ParsedMessage:
 
 def _normalize_message_id(values: list[str], digest: str) -> str:
     """`<id>` from the first Message-ID header; a content-hash id when it is missing or unusable."""
-    value = re.sub(r"\s+", "", values[0]) if values else ""
+    value = _SPACES.sub("", values[0]) if values else ""
     match = _ANGLE_ID.search(value)
     candidate = (
         f"<{match.group(1)}>"
@@ -142,7 +148,7 @@ def _ids(value: str) -> list[str]:
 
 def _raw_body(raw: bytes) -> bytes:
     """The bytes after the header block (bounces quote the returned message's headers there)."""
-    match = re.search(rb"\r?\n\r?\n", raw)
+    match = _BLANK_LINE.search(raw)
     return raw[match.end() :] if match else b""
 
 
@@ -173,22 +179,28 @@ def _read(raw: bytes, settings: Settings) -> tuple[Message, Body]:
 def _parse(raw: bytes, digest: str, settings: Settings) -> ParsedMessage:
     """`parse_message` without the last-resort guard; the order of kinds is the module's."""
     msg, body = _read(raw, settings)
-    headers = {
-        name: header_text(msg, name)
-        for name in KEPT_HEADERS
-        if raw_header_values(msg, name)
-    }
-    sender = next(iter(header_addresses(msg, "From")), ("", ""))
-    reply_to = next((addr for _, addr in header_addresses(msg, "Reply-To")), "")
+    index = header_index(msg)
+    headers: dict[str, str] = {}
+    addresses: dict[str, list[tuple[str, str]]] = {}
+    for name in KEPT_HEADERS:
+        values = index.get(name.lower())
+        if not values:
+            continue
+        if name in ADDRESS_HEADERS:
+            headers[name], addresses[name] = decode_address_header(name, values[0])
+        else:
+            headers[name] = decode_header_value(name, values[0])
+    sender = next(iter(addresses.get("From", [])), ("", ""))
+    reply_to = next((addr for _, addr in addresses.get("Reply-To", [])), "")
     parsed = ParsedMessage(
-        message_id=_normalize_message_id(raw_header_values(msg, "Message-ID"), digest),
+        message_id=_normalize_message_id(index.get("message-id", []), digest),
         content_hash=digest,
         headers=headers,
         from_name=sender[0],
         from_addr=sender[1],
-        to_addr=next((addr for _, addr in header_addresses(msg, "To")), ""),
+        to_addr=next((addr for _, addr in addresses.get("To", [])), ""),
         subject=headers.get("Subject", ""),
-        date=header_date(msg),
+        date=parse_date(index["date"][0]) if "date" in index else None,
         text=body.text,
         in_reply_to=next(iter(_ids(headers.get("In-Reply-To", ""))), ""),
         references=list(dict.fromkeys(reversed(_ids(headers.get("References", ""))))),

@@ -69,6 +69,7 @@ _SUBJECT = re.compile(r"^\s*contact us\s*:\s*(?P<topic>.*)$", re.IGNORECASE)
 _LABEL_LINE = re.compile(
     r"^\s*[*_]*(?P<label>[^\W\d][\w .#/()'’-]{0,39}?)[*_]*\s*:[*_]*\s*(?P<value>.*)$"
 )
+_SPACES = re.compile(r"\s+")
 _LANGUAGES = {
     "english": "en",
     "ingles": "en",
@@ -81,10 +82,11 @@ _LANGUAGES = {
 
 def _fold(label: str) -> str:
     """Lower case without accents, so "Teléfono" and "telefono" meet."""
-    decomposed = unicodedata.normalize("NFKD", label.strip().lower())
-    return re.sub(
-        r"\s+", " ", "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    )
+    folded = label.strip().lower()
+    if not folded.isascii():  # ASCII has no accents (and NFKD leaves it as it is)
+        decomposed = unicodedata.normalize("NFKD", folded)
+        folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _SPACES.sub(" ", folded)
 
 
 _CANONICAL = {
@@ -94,7 +96,7 @@ _CANONICAL = {
 
 def normalize_label(label: str) -> str:
     """The canonical name of a form label; an unknown label is kept, tidied."""
-    tidy = re.sub(r"\s+", " ", label.strip().strip("*_:").strip())
+    tidy = _SPACES.sub(" ", label.strip().strip("*_:").strip())
     return _CANONICAL.get(_fold(tidy), tidy)
 
 

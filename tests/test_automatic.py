@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from eteam.settings import Settings
+from ingest.automatic import (
+    _BOUNCE_KEYWORDS,
+    _BOUNCE_SUBJECT,
+    _IGNORECASE_ONLY_ASCII,
+    _has_bounce_words,
+)
 from ingest.parse import parse_message
+from tests.unicode_case import ignorecase_only
 
 SETTINGS = Settings()
 
@@ -262,3 +271,27 @@ def test_abuse_report_is_automatic() -> None:
     )
     parsed = parse_message(raw, SETTINGS)
     assert (parsed.kind, parsed.auto_reason) == ("auto", "abuse feedback report (ARF)")
+
+
+def test_bounce_word_keywords_cover_every_alternative() -> None:
+    pattern = _BOUNCE_SUBJECT.pattern
+    assert pattern == pattern.lower()
+    alternatives = re.split(r"\|(?![^()]*\))", pattern)  # the top-level alternatives
+    assert len(alternatives) > 20
+    for alternative in alternatives:
+        assert any(word in alternative for word in _BOUNCE_KEYWORDS), alternative
+
+
+def test_bounce_word_search_sees_every_character_ignorecase_would_match() -> None:
+    needed = ignorecase_only({char for char in _BOUNCE_SUBJECT.pattern if char.isalpha()})
+    assert needed and all(_IGNORECASE_ONLY_ASCII.fullmatch(char) for char in needed)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Undeliverable: Your bill", "MAIL DELIVERY SUBSYSTEM", "Returned Mail: see transcript"]
+    + ["Undelıverable", "Unzuſtellbar", "Mail Delivery Failed İn", "Delivery was delayed"]
+    + ["My payment was delayed", "Please deliver the bill", "", "Señor, ¿por qué?"],
+)
+def test_bounce_word_search_agrees_with_the_case_insensitive_pattern(text: str) -> None:
+    assert _has_bounce_words(text) == bool(_BOUNCE_SUBJECT.search(text))

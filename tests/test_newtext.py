@@ -15,9 +15,19 @@ from collections.abc import Callable
 import pytest
 
 from eteam.settings import Settings
-from ingest.newtext import classify_lines, extract_new_text
+from ingest.newtext import (
+    _IGNORECASE_ONLY,
+    _MARKER_TAIL,
+    _MARKER_TAIL_LOWER,
+    _MARKER_TAIL_REACH,
+    _WROTE_WORDS,
+    _lowered_match_possible,
+    classify_lines,
+    extract_new_text,
+)
 from ingest.parse import parse_message
 from tests.corpus_paths import corpus_dir
+from tests.unicode_case import ignorecase_only
 
 
 def normalized(text: str) -> str:
@@ -131,6 +141,40 @@ def test_hostile_inputs_stay_fast() -> None:
         start = time.perf_counter()
         extract_new_text(text)
         assert time.perf_counter() - start < 0.5
+
+
+def test_separator_on_the_last_line() -> None:
+    """Used to raise IndexError, which made parse_message keep the whole raw message as text."""
+    assert extract_new_text("Please see below.\n\n-----Original Message-----") == (
+        "Please see below."
+    )
+    assert classify_lines(["Hi", "---------- Forwarded message ---------"]) == "tb"
+    raw = b"From: a@b.example\n\nPlease see below.\n\n-----Original Message-----\n"
+    parsed = parse_message(raw, Settings())
+    assert parsed.new_text == "Please see below." and parsed.defects == []
+
+
+def test_markers_in_any_case_and_with_letters_only_ignorecase_matches() -> None:
+    for verb in ("WROTE", "Escribió", "wrıtes", "ſchrieb"):  # dotless i, long s
+        text = f"Yes, please.\n\nOn Mon, Nov 23, 2026, LADWP <a@b.example> {verb}:\n> Old.\n"
+        assert extract_new_text(text) == "Yes, please.", verb
+
+
+def test_lowered_searches_see_every_character_ignorecase_would_match() -> None:
+    assert _WROTE_WORDS == _WROTE_WORDS.lower()
+    needed = ignorecase_only({char for char in _WROTE_WORDS if char.isalpha()})
+    assert needed and all(_IGNORECASE_ONLY.fullmatch(char) for char in needed)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["Two questions:", "x" * 200 + "wrote", "Am 1. Jan schrieb X <a@b.example>:", "--", "-"]
+    + ["Maria SKREV", "написал(а)", "someone napisał(a)", "NAPISAŁ(A)", "ends in ſent"],
+)
+def test_marker_tail_test_agrees_with_the_full_search(line: str) -> None:
+    tail = line[-_MARKER_TAIL_REACH:]
+    quick = _lowered_match_possible(_MARKER_TAIL_LOWER, tail) and _MARKER_TAIL.search(tail)
+    assert bool(quick) == bool(_MARKER_TAIL.search(line))
 
 
 # --- corpus scores ------------------------------------------------------------------------

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import UTC
+from datetime import UTC, datetime
+from email.utils import getaddresses, parsedate_to_datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from eteam.settings import Settings
-from ingest.mime import decode_bytes, html_to_text
+from ingest.mime import (
+    _PLAIN_FRAGMENT,
+    _convert_html,
+    _rfc5322_date,
+    _simple_address,
+    decode_address_header,
+    decode_bytes,
+    decode_header_value,
+    header_index,
+    html_to_text,
+    parse_addresses,
+    parse_bytes,
+    raw_header_values,
+)
 from ingest.parse import AttachmentInfo, ParsedMessage, message_id_of, parse_message
 
 SETTINGS = Settings()
@@ -263,3 +278,146 @@ def test_any_text_after_headers_parses_without_raising(body: str) -> None:
         "From: a@b.example\nContent-Type: multipart/mixed; boundary=x\n\n" + body
     ).encode("utf-8", "surrogatepass")
     parse_message(raw, SETTINGS).text.encode("utf-8")
+
+
+# --- quick paths: each must give what the general path gives -------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a@b.example",
+        "Maria  Lopez <m@x.example>",
+        '"Lopez, Maria" <Maria@Example.com>',
+        '"" <a@b.example>',
+        "O'Neil Jr.\t<o.neil+bills@x.example>",
+    ],
+)
+def test_common_address_forms_take_the_quick_path(value: str) -> None:
+    assert _simple_address(value) is not None
+    assert [_simple_address(value)] == getaddresses([value])
+
+
+_NAME_WORDS = ["a", "b.c", "X-Y", "o'n", "Jr.", "..", "@", ",", "(c)", "\\", '"q, r"', '""']
+_ADDR_SPECS = ["a@b", "a.b@c.example", "a..b@c", ".a@b", "a@b.", "a@b@c", "x+y@z", "a@[1.2.3.4]"]
+_ADDRESS_FORMS = ["{a}", "{n} <{a}>", "{n}<{a}>", "{n}\t <{a}>", "<{a}>", "{n} < {a} >"]
+
+
+@hypothesis_settings(max_examples=1000, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(_NAME_WORDS), max_size=3),
+    spaces=st.sampled_from([" ", "  ", "\t"]),
+    addr=st.sampled_from(_ADDR_SPECS),
+    form=st.sampled_from(_ADDRESS_FORMS),
+    tail=st.sampled_from(["", "", "", " ", "x", ", b@c.example", ">"]),
+)
+def test_quick_address_path_agrees_with_getaddresses(
+    words: list[str], spaces: str, addr: str, form: str, tail: str
+) -> None:
+    value = form.format(n=spaces.join(words), a=addr) + tail
+    simple = _simple_address(value)
+    if simple is not None:
+        assert [simple] == getaddresses([value])
+
+
+def _stdlib_date(value: str) -> datetime | None:
+    """What `parse_date` gave before its quick path: the stdlib's reading, UTC when zoneless."""
+    try:
+        parsed = parsedate_to_datetime(value)
+    except Exception:  # noqa: BLE001 - any failure is an unusable date
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@hypothesis_settings(max_examples=1000, deadline=None)
+@given(
+    weekday=st.sampled_from(["", "Sat, ", "Xyz, ", "Sat "]),
+    day=st.integers(0, 32),
+    month=st.sampled_from(["Jan", "Feb", "Jun", "Nov", "Dec", "nov"]),
+    year=st.integers(900, 10_000),
+    clock=st.tuples(st.integers(0, 25), st.integers(0, 61), st.integers(0, 61)),
+    sign=st.sampled_from(["+", "-"]),
+    zone=st.integers(0, 2599),
+    tail=st.sampled_from(["", " (PST)", "(PST)", "  x", "\xa0(UTC)"]),
+)
+def test_quick_date_path_agrees_with_the_stdlib(
+    weekday: str,
+    day: int,
+    month: str,
+    year: int,
+    clock: tuple[int, int, int],
+    sign: str,
+    zone: int,
+    tail: str,
+) -> None:
+    hour, minute, second = clock
+    value = f"{weekday}{day} {month} {year} {hour:02d}:{minute:02d}:{second:02d} {sign}{zone:04d}{tail}"
+    try:
+        quick = _rfc5322_date(value)
+    except ValueError:  # out-of-range fields, as for the stdlib
+        quick = None
+    else:
+        if quick is None:
+            return  # not the quick path's form: the stdlib alone reads it
+    assert repr(quick) == repr(_stdlib_date(value))
+
+
+def test_common_dates_take_the_quick_path() -> None:
+    for value in ("Sat, 21 Nov 2026 13:40:26 -0800", "1 Dec 2026 08:05:00 +0000 (UTC)"):
+        assert _rfc5322_date(value) is not None
+        assert repr(_rfc5322_date(value)) == repr(_stdlib_date(value))
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(st.from_regex(_PLAIN_FRAGMENT, fullmatch=True))
+def test_plain_fragments_are_their_own_text(fragment: str) -> None:
+    assert _convert_html(fragment) == fragment == html_to_text(fragment)
+
+
+def test_fragments_that_markdown_would_escape_are_converted() -> None:
+    for cell in ("1. Main St", "- item", "+ 1", "a  b", "Tom &amp; Jerry", "<b>x</b>"):
+        assert not _PLAIN_FRAGMENT.fullmatch(cell)
+        assert html_to_text(cell) == _convert_html(cell)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Maria Lopez <m@x.example>",
+        "=?utf-8?q?Rosa_Elena_Mart=C3=ADnez?= <rosa@y.example>",
+        "=?iso-8859-1?q?Mart=EDn_Ib=E1=F1ez?= <martin@y.example>, b@c.example",
+        "=?x-unknown?q?caf=E9?= <a@b.example>",
+        "=?utf-8?q?broken <a@b.example>",
+        "José <jose@b.example>",
+        "undisclosed-recipients:;",
+        "",
+    ],
+)
+def test_address_header_read_once_as_the_two_readings(value: str) -> None:
+    assert decode_address_header("From", value) == (
+        decode_header_value("From", value),
+        parse_addresses("From", value),
+    )
+
+
+def test_header_index_holds_what_raw_header_values_gives() -> None:
+    msg = parse_bytes(
+        b"Received: from a\nRECEIVED: from b\n\tfolded\nFrom: a@b.example\n"
+        b"X-Long: " + b"x" * 9000 + b"\n\nbody\n"
+    )
+    index = header_index(msg)
+    for name in ("Received", "From", "X-Long", "Subject"):
+        assert index.get(name.lower(), []) == raw_header_values(msg, name)
+
+
+def test_attachment_names_in_any_parameter_spelling() -> None:
+    raw = (
+        b'From: a@b.example\nContent-Type: multipart/mixed; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nSee attached.\n"
+        b'--b\nContent-Type: text/plain; NAME="notes.txt"\n\nnotes\n'
+        b"--b\nContent-Type: application/pdf\n"
+        b"Content-Disposition: attachment; filename*=utf-8''factura%20%C3%B1.pdf\n\nPDF\n--b--\n"
+    )
+    parsed = parse_message(raw, SETTINGS)
+    assert parsed.text == "See attached."
+    assert [a.filename for a in parsed.attachments] == ["notes.txt", "factura ñ.pdf"]
