@@ -129,8 +129,8 @@ def run_one(session: Session, item: WorkItem, stages: list[Stage]) -> bool:
     try:
         with session.begin_nested(), session.no_autoflush:
             _run_stages(item, stages)
-            item.batch.close(session)
             _write_messages(session, [item.message])
+            item.batch.close(session)
     except Exception as exc:  # noqa: BLE001 - any failure of one message must not stop the loop
         stage = item.failure[0] if item.failure else "start"
         _quarantine(session, item.message, stage, exc)
@@ -154,8 +154,8 @@ def run_batch(session: Session, items: list[WorkItem], stages: list[Stage]) -> i
             for item in ready:
                 item.batch = batch
                 _run_stages(item, stages)
-            batch.close(session)
             _write_messages(session, [item.message for item in ready])
+            batch.close(session)
     except Exception:  # noqa: BLE001 - retried one by one below
         for item in ready:
             item.failure = None

@@ -27,6 +27,7 @@ from ingest.parse import ParsedMessage, parse_message
 from models import (
     Attachment,
     Base,
+    CcbNote,
     Classification,
     Event,
     Message,
@@ -34,12 +35,13 @@ from models import (
     OutboundReply,
     Outage,
     ServiceRequest,
+    ThreadEntry,
 )
-from respond.cases import LOS_ANGELES, CaseNumbers, add_entry, open_service_request
-from respond.ccb import draft_note, note_text
+from respond.cases import LOS_ANGELES, CaseNumbers, entry_values, open_service_request
+from respond.ccb import note_text, note_values
 from respond.loop_guard import QueueGuard
 from respond.outages import find_active_outage, outage_context, record_broadcast, restoration_recipients
-from respond.outbox import OUR_MESSAGE_ID_PREFIX, enqueue_reply
+from respond.outbox import OUR_MESSAGE_ID_PREFIX, reply_event, reply_values
 from respond.payment_plan import money_value, payment_plan
 from respond.render import Renderer
 from respond.routing import Decision, RouteFacts, RoutingTable
@@ -78,7 +80,7 @@ class Batch:
         self._likely_recipients = [item.parsed.reply_to for item in items if item.parsed is not None]
         self._guard: QueueGuard | None = None
         self._case_numbers: CaseNumbers | None = None
-        self._rows: defaultdict[type[Base], list[dict[str, Any]]] = defaultdict(list)
+        self._rows: defaultdict[type[Base], list[tuple[dict[str, Any], ServiceRequest | None]]] = defaultdict(list)
 
     def guard(self, session: Session, services: Services) -> QueueGuard:
         """Loop protection for the replies this batch queues, made when the first one is."""
@@ -92,19 +94,31 @@ class Batch:
             self._case_numbers = CaseNumbers(session, self._size)
         return self._case_numbers
 
-    def record(self, entity: type[Base], row: dict[str, Any]) -> None:
-        """Keep a row that nothing reads back before the commit (an event, a verdict) for `close`.
+    def record(self, entity: type[Base], row: dict[str, Any], *, case: ServiceRequest | None = None) -> None:
+        """Keep a row that nothing reads back before the commit (an event, an entry, a reply).
 
-        Building an ORM object costs more than the rest of such a row's work; plain rows of
-        one kind go out together in one multi-row INSERT.
+        Building an ORM object costs more than the rest of such a row's work; `save` writes
+        the rows of one kind together in one multi-row INSERT. A row of a `case` opened in this
+        batch gets the case's id then, once the case has one.
         """
-        self._rows[entity].append(row)
+        self._rows[entity].append((row, case))
+
+    def save(self, session: Session) -> None:
+        """Write what the batch has so far: the session's objects, then the recorded rows.
+
+        Steps that must see the batch's own work in a query (restoration notices, bounces)
+        call this first; the runner calls `close`.
+        """
+        session.flush()
+        connection = session.connection()
+        for entity, entries in self._rows.items():
+            rows = [row if case is None else {**row, "service_request_id": case.id} for row, case in entries]
+            connection.execute(insert(entity.__table__), rows)  # type: ignore[arg-type]
+        self._rows.clear()
 
     def close(self, session: Session) -> None:
-        """Before the batch is written: save the recorded rows, give back unused case numbers."""
-        for entity, rows in self._rows.items():
-            session.execute(insert(entity), rows)
-        self._rows.clear()
+        """Before the batch commits: save everything, give back the case numbers it did not use."""
+        self.save(session)
         if self._case_numbers is not None:
             self._case_numbers.release()
 
@@ -137,31 +151,39 @@ def queue_reply(
     template: str,
     request: ServiceRequest | None,
     send_now: bool,
-) -> OutboundReply:
-    """Put a reply in the outbox, then let loop protection veto it before anyone can send it.
+) -> None:
+    """Put a reply in the outbox, unless loop protection vetoes it before anyone can send it.
 
     A vetoed reply stays in the outbox as `suppressed` with its reason, and the case history
     says why the customer was not answered.
     """
     settings = services.settings
-    session = item.session
-    reply = enqueue_reply(
-        session,
+    reply = reply_values(
         message,
         body=body,
         template=template,
         lang=message.lang if message.lang in ("en", "es") else "en",
         domain=settings.our_domain,
-        request=request,
+        sr_number=request.number if request else None,
         send_now=send_now,
     )
-    reason = item.batch.guard(session, services).refusal(reply.to_addr, request, automatic=reply.auto_submitted)
+    reason = item.batch.guard(item.session, services).refusal(
+        reply["to_addr"], request, automatic=reply["auto_submitted"]
+    )
     if reason:
-        reply.status = "suppressed"
-        reply.reason = reason
+        reply["status"] = "suppressed"
+        reply["reason"] = reason
         if request is not None:
-            add_entry(session, request, "private_note", f"Reply not sent: {reason}")
-    return reply
+            record_entry(item, request, "private_note", f"Reply not sent: {reason}")
+    item.batch.record(OutboundReply, reply, case=request)
+    item.batch.record(Event, reply_event(reply))
+
+
+def record_entry(
+    item: WorkItem, request: ServiceRequest, entry_type: str, body: str, *, message_id: int | None = None
+) -> None:
+    """Append to the case's thread as a row of the batch (see `respond.cases.entry_values`)."""
+    item.batch.record(ThreadEntry, entry_values(entry_type, body, message_id=message_id), case=request)
 
 
 class Stage(Protocol):
@@ -235,7 +257,7 @@ class ParseStage:
         """Queue one restoration notice for each customer linked to the outage."""
         settings = self.services.settings
         context = outage_context(outage)
-        item.session.flush()  # reports linked earlier in this batch are customers too
+        item.batch.save(item.session)  # reports linked earlier in this batch are customers too
         for report in restoration_recipients(item.session, outage):
             body = self.services.renderer.render(
                 "restoration_notice", report.lang, customer_name=customer_name(report), outage=context
@@ -260,7 +282,7 @@ class ParseStage:
         for reply in replies:
             reply.status = "bounced"
             reply.reason = f"{'hard' if parsed.bounce.hard else 'soft'} bounce {parsed.bounce.status}"
-            item.session.flush()  # later messages of this batch must not be answered at a dead address
+            item.batch.save(item.session)  # later messages of this batch must not be answered at a dead address
             item.batch.guard(item.session, self.services).forget(reply.to_addr)
 
 
@@ -281,7 +303,7 @@ class ThreadStage:
         message.service_request_id = request.id
         if request.status != "Solved":
             request.status = "Updated"
-        add_entry(item.session, request, "customer_message", mask_pii(message.new_text), message_id=message.id)
+        record_entry(item, request, "customer_message", mask_pii(message.new_text), message_id=message.id)
 
     @staticmethod
     def _by_message_id(item: WorkItem) -> ServiceRequest | None:
@@ -477,12 +499,11 @@ class RespondStage:
                 numbers=item.batch.case_numbers(item.session),
             )
             message.service_request = request
-            add_entry(item.session, request, "customer_message", mask_pii(message.new_text), message_id=message.id)
+            record_entry(item, request, "customer_message", mask_pii(message.new_text), message_id=message.id)
         if handling.reply != "none":
             self._reply(item, intent, handling.reply, request)
         if handling.ccb != "none":
-            draft_note(
-                item.session,
+            note = note_values(
                 note_type=handling.ccb,
                 text=note_text(
                     sr_number=request.number if request else None,
@@ -493,9 +514,9 @@ class RespondStage:
                     next_step=f"{decision.queue} queue",
                 ),
                 account_number=message.account_number,
-                request=request,
                 message_id=message.id,
             )
+            item.batch.record(CcbNote, note, case=request)
 
     def _reply(self, item: WorkItem, intent: str, mode: str, request: ServiceRequest | None) -> None:
         settings = self.services.settings
@@ -522,7 +543,7 @@ class RespondStage:
             send_now=send_now,
         )
         if request is not None:
-            add_entry(item.session, request, "rule_response", body)
+            record_entry(item, request, "rule_response", body)
 
     def _plan(self, item: WorkItem) -> dict[str, Any] | None:
         """An Option 1 plan example for the largest amount the customer mentions, if any.

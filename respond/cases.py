@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -142,6 +143,20 @@ def open_service_request(
     return request
 
 
+def entry_values(entry_type: str, body: str, *, message_id: int | None = None, author: str = "system") -> dict[str, Any]:
+    """A case thread entry as column values (its case link aside).
+
+    Entry types: customer_message, agent_response, rule_response, private_note.
+    """
+    return {
+        "service_request_id": None,
+        "entry_type": entry_type,
+        "body": body,
+        "message_id": message_id,
+        "author": author,
+    }
+
+
 def add_entry(
     session: Session,
     request: ServiceRequest,
@@ -151,13 +166,8 @@ def add_entry(
     message_id: int | None = None,
     author: str = "system",
 ) -> ThreadEntry:
-    """Append to a case's thread: customer_message, agent_response, rule_response, private_note."""
-    entry = ThreadEntry(
-        service_request=request,
-        entry_type=entry_type,
-        body=body,
-        message_id=message_id,
-        author=author,
-    )
+    """Append to a case's thread (see `entry_values`)."""
+    values = entry_values(entry_type, body, message_id=message_id, author=author)
+    entry = ThreadEntry(**values, service_request=request)
     session.add(entry)
     return entry

@@ -7,10 +7,9 @@ dog, meter location). Every note is masked with `classify.extract.mask_pii` and 
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from typing import Any
 
 from classify.extract import mask_pii
-from models import CcbNote, ServiceRequest
 
 CCB_NOTE_LIMIT = 254
 NOTE_TYPES = {"customer_contact": "Customer Contact", "premise": "Premise Note"}
@@ -38,23 +37,13 @@ def note_text(
     return line if len(line) <= CCB_NOTE_LIMIT else line[: CCB_NOTE_LIMIT - 1] + "…"
 
 
-def draft_note(
-    session: Session,
-    *,
-    note_type: str,
-    text: str,
-    account_number: str | None,
-    request: ServiceRequest | None,
-    message_id: int | None,
-) -> CcbNote:
-    """Add a pending note to the CCB outbox."""
-    note = CcbNote(
-        note_type=NOTE_TYPES[note_type],
-        text=text,
-        account_number=account_number,
-        service_request=request,
-        message_id=message_id,
-        status="pending",
-    )
-    session.add(note)
-    return note
+def note_values(*, note_type: str, text: str, account_number: str | None, message_id: int | None) -> dict[str, Any]:
+    """A pending note for the CCB outbox, as column values (its case link aside)."""
+    return {
+        "service_request_id": None,
+        "message_id": message_id,
+        "note_type": NOTE_TYPES[note_type],
+        "text": text,
+        "account_number": account_number,
+        "status": "pending",
+    }

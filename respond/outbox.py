@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
-from sqlalchemy.orm import Session
-
-from models import Event, Message, OutboundReply, ServiceRequest
+from models import Event, Message
 
 LINE_BREAKS = re.compile(r"[\r\n\t\x0b\x0c\x85\u2028\u2029]+")
 REPLY_PREFIX = re.compile(r"^\s*((re|aw|fw|fwd|rv|res)\s*:\s*)+", re.IGNORECASE)
@@ -38,40 +37,43 @@ def reply_subject(original: str, sr_number: str | None) -> str:
     return f"Re: {base}{tag}"
 
 
-def enqueue_reply(
-    session: Session,
+def reply_values(
     message: Message,
     *,
     body: str,
     template: str,
     lang: str,
     domain: str,
-    request: ServiceRequest | None,
+    sr_number: str | None,
     send_now: bool,
-) -> OutboundReply:
-    """Commit-ready outbox row: queued when it may go out now, draft when an agent must approve.
+) -> dict[str, Any]:
+    """An outbox row answering `message`, as column values (its case link aside).
 
-    Nothing is flushed here: the row and its event reach the database with the rest of the
-    batch, which is what lets a batch of thousands be written in a few statements.
+    Queued when it may go out now, a draft when an agent must approve it. Plain values, so
+    that the pipeline can write a batch's replies together.
     """
     references = " ".join(filter(None, [message.references, message.message_id]))
-    reply = OutboundReply(
-        message_id=message.id,
-        service_request=request,
-        header_message_id=new_message_id(domain),
-        to_addr=one_line(message.reply_to or message.from_addr),
-        subject=reply_subject(message.subject, request.number if request else None),
-        body=body,
-        lang=lang,
-        template=template,
-        in_reply_to=message.message_id,
-        references=one_line(references)[-4000:],
-        auto_submitted=send_now,  # no person approved it
-        status="queued" if send_now else "draft",
+    return {
+        "message_id": message.id,
+        "service_request_id": None,
+        "header_message_id": new_message_id(domain),
+        "to_addr": one_line(message.reply_to or message.from_addr),
+        "subject": reply_subject(message.subject, sr_number),
+        "body": body,
+        "lang": lang,
+        "template": template,
+        "in_reply_to": message.message_id,
+        "references": one_line(references)[-4000:],
+        "auto_submitted": send_now,  # no person approved it
+        "status": "queued" if send_now else "draft",
+        "reason": None,
+    }
+
+
+def reply_event(values: dict[str, Any]) -> dict[str, Any]:
+    """The event recording that the reply in `values` was queued or drafted."""
+    return Event.row(
+        "reply_queued" if values["auto_submitted"] else "reply_drafted",
+        message_id=values["message_id"],
+        data={"header_message_id": values["header_message_id"], "template": values["template"]},
     )
-    session.add(reply)
-    session.add(
-        Event(kind="reply_queued" if send_now else "reply_drafted", message_id=message.id,
-              data={"header_message_id": reply.header_message_id, "template": template})
-    )
-    return reply

@@ -22,7 +22,7 @@ from eteam.settings import Settings
 from models import CcbNote
 from models.db import make_engine, make_session_factory
 from respond.cases import LOS_ANGELES, open_service_request
-from respond.ccb import draft_note
+from respond.ccb import note_values
 from respond.ccb_export import COLUMNS, export_notes, post_notes
 
 NOV_24_EVENING = datetime(2026, 11, 24, 23, 30, tzinfo=LOS_ANGELES)  # already Nov 25 in UTC
@@ -46,15 +46,15 @@ def add_notes(sessions: sessionmaker[Session], *created: datetime) -> list[int]:
         )
         notes = []
         for n, moment in enumerate(created):
-            note = draft_note(
-                session,
+            values = note_values(
                 note_type="customer_contact" if n else "premise",
                 text=f"E-TEAM EMAIL note {n}, with a comma",
                 account_number="1234567890" if n == 0 else None,
-                request=request if n == 0 else None,
                 message_id=None,
             )
+            note = CcbNote(**values, service_request=request if n == 0 else None)
             note.created_at = moment.astimezone(timezone.utc)
+            session.add(note)
             notes.append(note)
         session.flush()
         return [note.id for note in notes]

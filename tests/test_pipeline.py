@@ -1,10 +1,8 @@
 """The runner: steps in order, a failing step quarantines one message, nothing runs twice."""
 
 import threading
-from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
 from email.policy import default
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select

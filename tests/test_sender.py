@@ -22,7 +22,7 @@ from eteam.settings import Settings
 from models import Event, Message, OutboundReply, ServiceRequest, ThreadEntry
 from models.db import make_engine, make_session_factory
 from respond.cases import open_service_request
-from respond.outbox import enqueue_reply
+from respond.outbox import reply_values
 from respond.sender import LEASE_TIMEOUTS, DeliveryJournal, SendReport, send_pending
 from respond.smtp import SmtpSettings, build_email
 
@@ -49,7 +49,7 @@ def smtp(smtp_server: SmtpTestServer) -> SmtpSettings:
 
 @dataclass
 class Outbox:
-    """Puts replies in the outbox the way the pipeline does: a stored message, then enqueue_reply."""
+    """Puts replies in the outbox the way the pipeline does: a stored message, then its reply row."""
 
     sessions: sessionmaker[Session]
     settings: Settings
@@ -87,16 +87,18 @@ class Outbox:
                 if with_case
                 else None
             )
-            return enqueue_reply(
-                session,
+            values = reply_values(
                 message,
                 body=body,
                 template="high_bill",
                 lang=lang,
                 domain=self.settings.our_domain,
-                request=request,
+                sr_number=request.number if request else None,
                 send_now=send_now,
             )
+            reply = OutboundReply(**values, service_request=request)
+            session.add(reply)
+            return reply
 
     def get(self, reply: OutboundReply) -> OutboundReply:
         with self.sessions() as session:
