@@ -20,6 +20,10 @@ Training without a given hold-out set (the default):
 
 With a given hold-out set (a public benchmark's validation split) the model is fitted on the
 training rows only, thresholds are picked on the hold-out and the metrics are measured there.
+
+scikit-learn and skops are imported only where a model is built, loaded, saved or evaluated:
+importing them takes two seconds, which commands that never touch a model should not pay, and
+which `eteam ingest` spends fetching mail in another process.
 """
 
 from __future__ import annotations
@@ -34,14 +38,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import skops.io as sio
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.svm import LinearSVC
 
 from classify.data import (
     HOLDOUT_FRACTION,
@@ -50,7 +49,13 @@ from classify.data import (
     normalise,
     split_holdout,
 )
-from classify.word_vectors import StaticWordVectors
+
+if TYPE_CHECKING:  # scikit-learn is imported where a model is built, loaded or scored: see module doc
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import Pipeline
+
+    from classify.word_vectors import StaticWordVectors
 
 __all__ = [
     "IntentModel",
@@ -166,6 +171,13 @@ def build_pipeline(
     on internal folds; the three fold models are averaged (`ensemble=True`: a little more
     coverage at the same precision than one refit model, measured on repeated 10% hold-outs).
     """
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.svm import LinearSVC
+
+    from classify.word_vectors import StaticWordVectors
+
     blocks: list[tuple[str, Any]] = [
         (
             "words",
@@ -298,6 +310,8 @@ def _out_of_fold(
     folds: int,
     seed: int,
 ) -> tuple[list[str], list[float]]:
+    from sklearn.model_selection import StratifiedKFold
+
     predicted: list[str] = [""] * len(texts)
     confidence: list[float] = [0.0] * len(texts)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
@@ -347,6 +361,9 @@ class _FastCalibratedLinear:
 
     @classmethod
     def applicable(cls, classifier: Any) -> bool:
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.svm import LinearSVC
+
         folds = getattr(classifier, "calibrated_classifiers_", None)
         return (
             isinstance(classifier, CalibratedClassifierCV)
@@ -544,6 +561,10 @@ class IntentModel:
 
     def _vectorizers(self) -> list[TfidfVectorizer | StaticWordVectors]:
         """The feature steps with a word -> column `vocabulary_`, in pipeline order."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        from classify.word_vectors import StaticWordVectors
+
         return [
             step
             for _, step in self.pipeline.named_steps["features"].transformer_list
@@ -557,6 +578,8 @@ class IntentModel:
         seconds; as one JSON string it loads in milliseconds. `stop_words_` (every pruned
         n-gram) is only a fitting diagnostic and is dropped, as scikit-learn's docs allow.
         """
+        import skops.io as sio
+
         path.parent.mkdir(parents=True, exist_ok=True)
         vectorizers = self._vectorizers()
         vocabularies = [v.vocabulary_ for v in vectorizers]
@@ -580,6 +603,8 @@ class IntentModel:
     @classmethod
     def load(cls, path: Path) -> IntentModel:
         """Load a model saved by `save`; anything else fails with a clear `ModelFileError`."""
+        import skops.io as sio
+
         if not path.is_file():
             raise ModelFileError(f"{path}: no model file; run `eteam train` or `eteam init`")
         try:
@@ -619,6 +644,8 @@ def evaluate(
     `coverage` is the share answered above threshold and `accuracy_at_threshold` the accuracy
     on that share; with an out-of-scope label, also in-scope accuracy and OOS recall.
     """
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
     predictions = model.predict_many(list(texts), topics)
     predicted = [p.intent for p in predictions]
     truth = list(labels)

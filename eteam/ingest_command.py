@@ -8,12 +8,14 @@ other commands comes from `eteam.cli_support`.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
+from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Annotated
 
@@ -22,11 +24,14 @@ from imapclient.exceptions import IMAPClientError
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from eteam.cli_support import build_services, err_console, fail, sessions_for, settings_of
+from eteam.child import follow_parent
 from eteam.pipeline import Processor, build_stages, process_pending
 from eteam.settings import MailboxSettings, Settings
-from ingest.imap import ingest_once, mailbox_from_url
+from ingest.imap import IngestReport, ingest_once, mailbox_from_url
 from ingest.imap import watch as watch_mailboxes
 
+#: How long the parent waits for word from the fetcher before looking for stored mail itself.
+FETCH_POLL_SECONDS = 0.05
 
 
 class MailboxKind(str, Enum):
@@ -63,6 +68,67 @@ def mailboxes_to_read(settings: Settings, url: str | None, kind: MailboxKind) ->
         except OSError as exc:
             raise ValueError(f"mailbox {mailbox.name!r}: cannot read password_file: {exc}") from exc
     return mailboxes
+
+
+class Fetcher:
+    """`ingest_once` in a forked child process, reporting to this one through a pipe.
+
+    The child stores mail while this process imports scikit-learn and loads the model (about
+    three seconds that would otherwise pass before the first message is fetched), and keeps
+    fetching while this process classifies and answers what is stored. Fetching and storing
+    have their own commit-before-move guarantees, so the child is safe to kill at any moment;
+    it dies with this process (`eteam.child`).
+    """
+
+    def __init__(self, settings: Settings, mailboxes: list[MailboxSettings]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._conn, child_conn = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_fetch, args=(settings, mailboxes, child_conn), name="eteam-fetch", daemon=True
+        )
+        self._process.start()
+        child_conn.close()
+
+    def wait(self, meanwhile: Callable[[], None], progress: Callable[[int], None] | None) -> IngestReport:
+        """Run `meanwhile` while the child works (and after each batch it stores); its report.
+
+        Raises ValueError with the child's words when fetching failed.
+        """
+        try:
+            while True:
+                if not self._conn.poll(FETCH_POLL_SECONDS):
+                    meanwhile()
+                    continue
+                kind, value = self._conn.recv()
+                if kind == "stored":
+                    if progress is not None:
+                        progress(value)
+                    meanwhile()
+                elif kind == "done":
+                    return value
+                else:
+                    raise ValueError(value)
+        except EOFError:
+            self._process.join()
+            raise ValueError(f"the mail fetcher stopped unexpectedly (exit code {self._process.exitcode})") from None
+        finally:
+            self._conn.close()
+            self._process.join(timeout=5)
+
+
+def _fetch(settings: Settings, mailboxes: list[MailboxSettings], conn: Connection) -> None:
+    """The child's work: one pass over the mailboxes with its own database engine."""
+    follow_parent()
+    try:
+        report = ingest_once(settings, sessions_for(settings), mailboxes, progress=lambda count: conn.send(("stored", count)))
+    except (IMAPClientError, OSError) as exc:
+        conn.send(("failed", f"IMAP: {type(exc).__name__}: {exc}"))
+    except Exception as exc:  # noqa: BLE001 - the parent reports it; a traceback here would interleave
+        conn.send(("failed", f"fetching failed: {type(exc).__name__}: {exc}"))
+    else:
+        conn.send(("done", report))
+    finally:
+        conn.close()
 
 
 @contextmanager
@@ -107,41 +173,40 @@ def ingest(
         mailboxes = mailboxes_to_read(settings, url, kind)
     except ValueError as exc:
         raise fail(str(exc)) from exc
+    if not watch:
+        _ingest_once(settings, mailboxes, as_json)
+        return
     sessions = sessions_for(settings)
     stages = build_stages(build_services(settings))
+    stop = threading.Event()
 
-    if watch:
-        stop = threading.Event()
+    def process_new() -> None:
+        report = process_pending(sessions, stages, workers=settings.prepare_workers)
+        if not (report.processed or report.quarantined):
+            return
+        if as_json:
+            print(json.dumps({"processed": report.processed, "quarantined": report.quarantined}), flush=True)
+        else:
+            err_console.print(f"Processed {report.processed}, quarantined {report.quarantined}.")
 
-        def process_new() -> None:
-            report = process_pending(sessions, stages, workers=settings.prepare_workers)
-            if not (report.processed or report.quarantined):
-                return
-            if as_json:
-                print(json.dumps({"processed": report.processed, "quarantined": report.quarantined}), flush=True)
-            else:
-                err_console.print(f"Processed {report.processed}, quarantined {report.quarantined}.")
+    stop_on_signals(stop)
+    if not as_json:
+        err_console.print(f"Watching {', '.join(m.name for m in mailboxes)} (Ctrl-C stops).")
+    watch_mailboxes(settings, sessions, process_new, stop, mailboxes=mailboxes)
 
-        stop_on_signals(stop)
-        if not as_json:
-            err_console.print(f"Watching {', '.join(m.name for m in mailboxes)} (Ctrl-C stops).")
-        watch_mailboxes(settings, sessions, process_new, stop, mailboxes=mailboxes)
-        return
 
+def _ingest_once(settings: Settings, mailboxes: list[MailboxSettings], as_json: bool) -> None:
+    """Fetch in a child process (see `Fetcher`) while this one loads the model, then processes."""
     started = time.monotonic()
+    fetcher = Fetcher(settings, mailboxes)
+    sessions = sessions_for(settings)
+    stages = build_stages(build_services(settings))
     with Processor(sessions, stages, workers=settings.prepare_workers) as processor:
         try:
             with _progress(not as_json, "fetched") as advance:
-
-                def stored(count: int) -> None:
-                    """After each committed IMAP batch: count it, and start on what is stored."""
-                    if advance is not None:
-                        advance(count)
-                    processor.feed()
-
-                report = ingest_once(settings, sessions, mailboxes, progress=stored)
-        except (IMAPClientError, OSError) as exc:
-            raise fail(f"IMAP: {type(exc).__name__}: {exc}") from exc
+                report = fetcher.wait(processor.feed, advance)
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
         with _progress(not as_json, "processed") as advance:
             processor.progress = advance
             processed = processor.drain()

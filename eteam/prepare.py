@@ -13,11 +13,8 @@ pool would cost more than it saves.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import pickle
-import signal
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult, Pool
@@ -26,9 +23,8 @@ from typing import Protocol
 
 from classify.extract import Facts
 from classify.model import Prediction
+from eteam.child import follow_parent
 from ingest.parse import ParsedMessage
-
-PR_SET_PDEATHSIG = 1
 
 
 class Preparable(Protocol):
@@ -87,10 +83,7 @@ def _adopt(stages: Sequence[object]) -> None:
     """Pool initializer: keep the forked steps, die with the parent, leave Ctrl-C to it."""
     global _worker_stages
     _worker_stages = stages
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    follow_parent()
 
 
 def _portable(failure: tuple[str, Exception] | None) -> tuple[str, Exception] | None:
