@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
@@ -228,8 +228,12 @@ class Facts:
     lang: str = "en"
 
     def as_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for the message's `facts` column."""
-        return asdict(self)
+        """A JSON-ready dict for the message's `facts` column.
+
+        Every field is a string, None or a list of strings, so copying the lists gives what
+        `dataclasses.asdict` gives at a fraction of its cost (it copies recursively).
+        """
+        return {name: list(value) if isinstance(value, list) else value for name, value in vars(self).items()}
 
 
 def luhn_valid(digits: str) -> bool:

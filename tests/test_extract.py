@@ -1,5 +1,6 @@
 """Facts, PII and language from customer text; masking hides every PII kind."""
 
+import dataclasses
 import random
 import re
 from collections.abc import Iterable, Iterator
@@ -256,3 +257,13 @@ def test_letters_ignorecase_and_lower_disagree_on_still_match() -> None:
     assert extract_facts("the laſt 4 of my social: 4321").pii == ["ssn_last4"]
     assert extract_facts("Routıng 122000661").pii == ["bank"]
     assert extract_facts("İ moved in on DEC 3").dates == ["DEC 3"]
+
+
+def test_facts_json_is_a_deep_copy_of_every_field() -> None:
+    facts = extract_facts(
+        "Account 1234567890, 123 Main St, Los Angeles, CA 90012, call (213) 555-0199 or "
+        "maria@example.com; my SSN is 123-45-6789 and I owe $120.50 by 11/30/2026 or power is cut off today."
+    )
+    stored = facts.as_json()
+    assert stored == dataclasses.asdict(facts)
+    assert all(stored[name] is not value for name, value in vars(facts).items() if isinstance(value, list))
