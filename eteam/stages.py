@@ -40,7 +40,13 @@ from models import (
 from respond.cases import LOS_ANGELES, CaseNumbers, entry_values, open_service_request
 from respond.ccb import note_text, note_values
 from respond.loop_guard import QueueGuard
-from respond.outages import find_active_outage, outage_context, record_broadcast, restoration_recipients
+from respond.outages import (
+    active_outages,
+    find_active_outage,
+    outage_context,
+    record_broadcast,
+    restoration_recipients,
+)
 from respond.outbox import OUR_MESSAGE_ID_PREFIX, reply_event, reply_values
 from respond.payment_plan import money_value, payment_plan
 from respond.render import Renderer
@@ -80,6 +86,7 @@ class Batch:
         self._likely_recipients = [item.parsed.reply_to for item in items if item.parsed is not None]
         self._guard: QueueGuard | None = None
         self._case_numbers: CaseNumbers | None = None
+        self._outages: list[Outage] | None = None
         self._rows: defaultdict[type[Base], list[tuple[dict[str, Any], ServiceRequest | None]]] = defaultdict(list)
 
     def guard(self, session: Session, services: Services) -> QueueGuard:
@@ -93,6 +100,16 @@ class Batch:
         if self._case_numbers is None:
             self._case_numbers = CaseNumbers(session, self._size)
         return self._case_numbers
+
+    def active_outages(self, session: Session) -> list[Outage]:
+        """The outages not yet restored, read once for the batch (again after `forget_outages`)."""
+        if self._outages is None:
+            self._outages = active_outages(session)
+        return self._outages
+
+    def forget_outages(self) -> None:
+        """A broadcast opened an outage: read the active ones again when next asked."""
+        self._outages = None
 
     def record(self, entity: type[Base], row: dict[str, Any], *, case: ServiceRequest | None = None) -> None:
         """Keep a row that nothing reads back before the commit (an event, an entry, a reply).
@@ -247,6 +264,7 @@ class ParseStage:
         )
         if parsed.outage is not None:
             outage = record_broadcast(item.session, parsed.outage, self.services.clock())
+            item.batch.forget_outages()
             message.outage = outage
             if outage.status == "Restored" and self.services.settings.restoration_notices:
                 self._notify_restoration(item, outage)
@@ -441,7 +459,9 @@ class RouteStage:
         intent = prediction.intent if prediction else None
         outage = None
         if intent == "outage":
-            outage = find_active_outage(item.session, zip_code=message.zip, text=message.new_text)
+            outage = find_active_outage(
+                item.batch.active_outages(item.session), zip_code=message.zip, text=message.new_text
+            )
         facts = RouteFacts(
             kind=message.kind,
             intent=intent,

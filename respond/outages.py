@@ -7,6 +7,7 @@ unknown ID opens the record instead of being lost.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -22,8 +23,9 @@ POWER_WORDS = re.compile(r"(?i)\b(power|electric\w*|lights?|luz|electricidad|ene
 def record_broadcast(session: Session, notice: OutageNotice, now: datetime) -> Outage:
     """Create or update the outage the broadcast names; fields it leaves out keep their value.
 
-    A new outage is flushed at once, so that reports later in the same batch find it; an
-    update needs no flush, because `find_active_outage` reads the session's own copy.
+    A new outage is flushed at once, so that reports later in the same batch find it (the
+    batch then reads its active outages again); an update needs no flush, because the batch's
+    list of active outages holds the session's own objects.
     """
     with session.no_autoflush:
         outage = session.scalar(select(Outage).where(Outage.outage_ref == notice.outage_ref))
@@ -55,13 +57,22 @@ def service_mentioned(text: str) -> str | None:
     return None
 
 
-def find_active_outage(session: Session, *, zip_code: str | None, text: str) -> Outage | None:
+def active_outages(session: Session) -> list[Outage]:
+    """The outages not restored, oldest first: what `find_active_outage` chooses among.
+
+    Read once per batch; the session's own objects are returned, so a restoration written
+    later in the batch shows on them.
+    """
+    return list(session.scalars(select(Outage).where(Outage.status != "Restored").order_by(Outage.id)))
+
+
+def find_active_outage(outages: Iterable[Outage], *, zip_code: str | None, text: str) -> Outage | None:
     """The active outage covering the customer's ZIP or a named area, of the service they mean."""
     service = service_mentioned(text)
     lowered = text.lower()
-    for outage in session.scalars(select(Outage).where(Outage.status != "Restored").order_by(Outage.id)):
+    for outage in outages:
         if outage.status == "Restored":
-            continue  # restored by a broadcast earlier in this batch, not yet flushed
+            continue  # restored by a broadcast since the list was read
         if service and outage.service and outage.service != service:
             continue
         if zip_code and zip_code in outage.zips:
