@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Mapper, Session, object_session, sessionmaker
+from sqlalchemy.orm import Mapper, Session, SessionTransaction, object_session, sessionmaker
 
 from models.schema import Base
 
@@ -94,6 +94,13 @@ def _assign_id(mapper: Mapper[Any], connection: Any, target: Any) -> None:
 def _forget_ids(session: Session, _context: Any) -> None:
     if NEXT_IDS in session.info:
         session.info[NEXT_IDS] = {}
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _stop_numbering(session: Session, transaction: SessionTransaction) -> None:
+    """The write lock ends with the transaction, and so does numbering rows here."""
+    if transaction.parent is None:
+        session.info.pop(NEXT_IDS, None)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -3,7 +3,7 @@
 from sqlalchemy import func, insert, select
 
 from models import Event
-from models.db import lock_for_writing, make_engine, make_session_factory
+from models.db import NEXT_IDS, lock_for_writing, make_engine, make_session_factory
 
 
 def test_rows_numbered_under_the_write_lock_never_clash(database_url: str) -> None:
@@ -23,3 +23,18 @@ def test_rows_numbered_under_the_write_lock_never_clash(database_url: str) -> No
         stored = session.scalar(select(func.count()).select_from(Event))
     assert len(set(ids)) == 5 and stored == 6
     assert [b - a for a, b in zip(ids, ids[1:3], strict=False)] == [1, 1]  # numbered in order
+
+
+def test_numbering_ends_with_the_transaction_that_took_the_lock(database_url: str) -> None:
+    sessions = make_session_factory(make_engine(database_url))
+    with sessions() as session:
+        lock_for_writing(session)
+        session.add(Event(kind="test"))
+        session.commit()
+        # The next transaction has no write lock: the database must number its rows again.
+        late = Event(kind="test")
+        session.add(late)
+        session.flush()
+        assert NEXT_IDS not in session.info
+        session.commit()
+    assert late.id is not None
