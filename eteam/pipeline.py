@@ -1,7 +1,7 @@
 """The pipeline runner: takes stored messages through the steps, quarantining what breaks.
 
 The order of steps is the data below; the runner knows nothing of what they do. A batch runs
-inside a savepoint and is written by one flush; should a step raise, the batch is redone one
+inside a savepoint and is written in a few statements (`_write`); should a step raise, the batch is redone one
 message per savepoint, so the failure leaves no half-done work: the message is quarantined
 with the step's name and the error, kept whole and recoverable, and the batch goes on. The
 steps' database-free half is prepared ahead, in worker processes for a backlog
@@ -120,6 +120,12 @@ def _write_messages(session: Session, messages: list[Message]) -> None:
             connection.execute(update(table).where(table.c.id == bindparam("message_pk")), rows)
 
 
+def _write(session: Session, batch: Batch, messages: list[Message]) -> None:
+    """Save the steps' work: the messages first, so that the batch's flush leaves them alone."""
+    _write_messages(session, messages)
+    batch.close(session)
+
+
 def run_one(session: Session, item: WorkItem, stages: list[Stage]) -> bool:
     """Run every step on one message in a savepoint; on error quarantine it. True if processed."""
     if item.failure is not None:
@@ -129,8 +135,7 @@ def run_one(session: Session, item: WorkItem, stages: list[Stage]) -> bool:
     try:
         with session.begin_nested(), session.no_autoflush:
             _run_stages(item, stages)
-            _write_messages(session, [item.message])
-            item.batch.close(session)
+            _write(session, item.batch, [item.message])
     except Exception as exc:  # noqa: BLE001 - any failure of one message must not stop the loop
         stage = item.failure[0] if item.failure else "start"
         _quarantine(session, item.message, stage, exc)
@@ -141,7 +146,7 @@ def run_one(session: Session, item: WorkItem, stages: list[Stage]) -> bool:
 def run_batch(session: Session, items: list[WorkItem], stages: list[Stage]) -> int:
     """Process a prepared batch; returns how many were processed (the rest are quarantined).
 
-    Fast path: the whole batch in one savepoint, written by one flush at its end (the steps
+    Fast path: the whole batch in one savepoint, written at its end by `_write` (the steps
     never flush for ids; autoflush is off so that queries do not write the batch row by row).
     Should any message raise, that savepoint is rolled back and the batch re-runs message by
     message, each in its own savepoint, so the failure quarantines one message and leaves no
@@ -154,8 +159,7 @@ def run_batch(session: Session, items: list[WorkItem], stages: list[Stage]) -> i
             for item in ready:
                 item.batch = batch
                 _run_stages(item, stages)
-            _write_messages(session, [item.message for item in ready])
-            batch.close(session)
+            _write(session, batch, [item.message for item in ready])
     except Exception:  # noqa: BLE001 - retried one by one below
         for item in ready:
             item.failure = None

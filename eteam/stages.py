@@ -75,7 +75,7 @@ class Services:
 
 
 class Batch:
-    """What the messages written together share until their one flush.
+    """What the messages written together share until they are written.
 
     The runner makes one per batch it tries to write at once, and a fresh one for each message
     it retries alone, so nothing learnt from work that was rolled back survives it.
