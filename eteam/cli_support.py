@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timezone
 
 import typer
@@ -16,6 +17,9 @@ from eteam.stages import Services
 from models.db import make_engine, make_session_factory
 from respond.render import Renderer
 from respond.routing import RoutingTable
+
+#: Allocations between young-generation collections while mail is processed (Python's default: 700).
+YOUNG_GENERATION = 10_000
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -52,11 +56,32 @@ def ensure_model(settings: Settings) -> IntentModel:
 
 
 def build_services(settings: Settings) -> Services:
-    """The pipeline's long-lived parts: the active model, routing table, renderer, clock."""
-    return Services(
+    """The pipeline's long-lived parts: the active model, routing table, renderer, clock.
+
+    What exists once they are built lives as long as the process, so it is handed to
+    `settle_collector`.
+    """
+    services = Services(
         settings=settings,
         model=ensure_model(settings),
         routing=RoutingTable.load(),
         renderer=Renderer(),
         clock=lambda: datetime.now(timezone.utc),
     )
+    settle_collector()
+    return services
+
+
+def settle_collector() -> None:
+    """Keep the garbage collector off what lives for the whole run, and let a batch's objects be.
+
+    With Python's defaults, processing a backlog spent about a third of its time in the
+    collector: every full collection walked the imported libraries and the model again, and
+    every 700 allocations it walked the batch's messages, which live until the batch commits
+    anyway. Frozen objects are never walked again (and stay shared with forked workers instead
+    of being copied on write); a larger young generation walks the batch far less often.
+    Memory is unchanged in practice: cycles are still collected, only later.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_GENERATION, *gc.get_threshold()[1:])

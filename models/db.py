@@ -7,16 +7,16 @@ point the same code at a temp SQLite file or a throwaway PostgreSQL database.
 from __future__ import annotations
 
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Mapper, Session, SessionTransaction, object_session, sessionmaker
 
 from models.schema import Base
+
+if TYPE_CHECKING:  # Alembic (and Mako, Pygments under it) loads only for a schema upgrade
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -110,6 +110,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def alembic_config(url: str) -> Config:
     """An Alembic config that needs no alembic.ini: the URL comes from settings."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -118,5 +120,7 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str) -> None:
     """Create or upgrade the database to the newest migration."""
+    from alembic import command
+
     make_engine(url).dispose()  # creates the SQLite folder when needed
     command.upgrade(alembic_config(url), "head")
