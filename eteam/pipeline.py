@@ -1,8 +1,8 @@
 """The pipeline runner: takes stored messages through the steps, quarantining what breaks.
 
 The order of steps is the data below; the runner knows nothing of what they do. A batch runs
-inside a savepoint and is written in a few statements (`_write`); should a step raise, the batch is redone one
-message per savepoint, so the failure leaves no half-done work: the message is quarantined
+inside a savepoint and is written in a few statements (`Batch.close`); should a step raise,
+the batch is redone one message per savepoint, so the failure leaves no half-done work: the message is quarantined
 with the step's name and the error, kept whole and recoverable, and the batch goes on. The
 steps' database-free half is prepared ahead, in worker processes for a backlog
 (`eteam.prepare`). Only messages still `received` are claimed (with SKIP LOCKED on
@@ -13,18 +13,18 @@ twice.
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from sqlalchemy import bindparam, inspect, select, update
-from sqlalchemy.orm import Session, load_only, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from eteam.prepare import Prepared, Preparer, Ticket
 from eteam.stages import (
     Batch,
+    ClaimedMessage,
     ClassifyStage,
     ExtractStage,
     ParseStage,
@@ -34,19 +34,12 @@ from eteam.stages import (
     Stage,
     ThreadStage,
     WorkItem,
+    write_messages,
 )
 from models import Event, Message, MessageStatus
 from models.db import lock_for_writing
 
 log = logging.getLogger(__name__)
-
-#: What the claim reads of a waiting message; the steps set every other column themselves.
-CLAIMED_COLUMNS = (
-    Message.message_id, Message.status, Message.created_at, Message.service_request_id, Message.outage_id
-)
-#: Columns the steps set that `_write_messages` saves in bulk; the case and outage links are
-#: left to the flush, which knows the ids of cases and outages created in the same batch.
-BULK_COLUMNS = frozenset(Message.__table__.c.keys()) - {"id", "raw", "service_request_id", "outage_id"}
 
 DEFAULT_STAGES: tuple[str, ...] = ("parse", "thread", "extract", "classify", "route", "respond")
 STAGE_FACTORIES: dict[str, Callable[[Services], Stage]] = {
@@ -76,13 +69,15 @@ def build_stages(services: Services, names: tuple[str, ...] = DEFAULT_STAGES) ->
     return [STAGE_FACTORIES[name](services) for name in names]
 
 
-def _quarantine(session: Session, message: Message, stage: str, exc: Exception) -> None:
+def _quarantine(session: Session, message: ClaimedMessage, stage: str, exc: Exception) -> None:
+    """Keep the message whole for a person to look at, with the step that broke and why."""
     log.warning("message %s quarantined at %s: %s", message.id, stage, exc)
     message.status = MessageStatus.QUARANTINED
     message.action = "quarantine"
     message.queue = "Triage"
     message.quarantine_stage = stage
     message.reason = f"{stage}: {type(exc).__name__}: {exc}"[:2000]
+    write_messages(session, [message])
     session.add(Event(kind="quarantined", message_id=message.id, data={"stage": stage}))
 
 
@@ -95,35 +90,7 @@ def _run_stages(item: WorkItem, stages: list[Stage]) -> None:
             item.failure = (stage.name, exc)
             raise
     item.message.status = MessageStatus.PROCESSED
-
-
-def _write_messages(session: Session, messages: list[Message]) -> None:
-    """Save what the steps set on the messages with one executemany UPDATE per set of columns.
-
-    The flush would compare and write each message's two dozen columns object by object, the
-    largest single cost of a batch; here they are read once, written together and marked
-    saved, so the flush is left with the new rows and the case and outage links.
-    """
-    shapes: defaultdict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
-    for message in messages:
-        state = inspect(message)
-        keys = tuple(sorted(key for key in state.committed_state if key in BULK_COLUMNS))
-        row: dict[str, object] = {"message_pk": message.id}
-        for key in keys:
-            row[key] = state.dict[key]
-            set_committed_value(message, key, state.dict[key])
-        shapes[keys].append(row)
-    table = Message.__table__
-    connection = session.connection()
-    for keys, rows in shapes.items():
-        if keys:
-            connection.execute(update(table).where(table.c.id == bindparam("message_pk")), rows)
-
-
-def _write(session: Session, batch: Batch, messages: list[Message]) -> None:
-    """Save the steps' work: the messages first, so that the batch's flush leaves them alone."""
-    _write_messages(session, messages)
-    batch.close(session)
+    item.batch.done(item.message)
 
 
 def run_one(session: Session, item: WorkItem, stages: list[Stage]) -> bool:
@@ -135,9 +102,10 @@ def run_one(session: Session, item: WorkItem, stages: list[Stage]) -> bool:
     try:
         with session.begin_nested(), session.no_autoflush:
             _run_stages(item, stages)
-            _write(session, item.batch, [item.message])
+            item.batch.close(session)
     except Exception as exc:  # noqa: BLE001 - any failure of one message must not stop the loop
         stage = item.failure[0] if item.failure else "start"
+        item.message = item.message.fresh()  # what the steps set was rolled back with them
         _quarantine(session, item.message, stage, exc)
         return False
     return True
@@ -146,11 +114,11 @@ def run_one(session: Session, item: WorkItem, stages: list[Stage]) -> bool:
 def run_batch(session: Session, items: list[WorkItem], stages: list[Stage]) -> int:
     """Process a prepared batch; returns how many were processed (the rest are quarantined).
 
-    Fast path: the whole batch in one savepoint, written at its end by `_write` (the steps
-    never flush for ids; autoflush is off so that queries do not write the batch row by row).
-    Should any message raise, that savepoint is rolled back and the batch re-runs message by
-    message, each in its own savepoint, so the failure quarantines one message and leaves no
-    half-done work.
+    Fast path: the whole batch in one savepoint, written at its end by `Batch.close` (the
+    steps never flush for ids; autoflush is off so that queries do not write the batch row by
+    row). Should any message raise, that savepoint is rolled back and the batch re-runs
+    message by message, each in its own savepoint, so the failure quarantines one message and
+    leaves no half-done work.
     """
     ready = [item for item in items if item.failure is None]
     batch = Batch(ready)
@@ -159,9 +127,10 @@ def run_batch(session: Session, items: list[WorkItem], stages: list[Stage]) -> i
             for item in ready:
                 item.batch = batch
                 _run_stages(item, stages)
-            _write(session, batch, [item.message for item in ready])
+            batch.close(session)
     except Exception:  # noqa: BLE001 - retried one by one below
         for item in ready:
+            item.message = item.message.fresh()
             item.failure = None
             item.decision = None
         session.expire_all()
@@ -292,16 +261,19 @@ def _write_batch(
     with session_factory.begin() as session:
         lock_for_writing(session)
         query = (
-            select(Message)
+            select(Message.id, Message.message_id, Message.created_at)
             .where(Message.id.in_(ids), Message.status == MessageStatus.RECEIVED)
             .order_by(Message.id)
-            .options(load_only(*CLAIMED_COLUMNS))  # the raw bytes are prepared already
         )
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        items = [WorkItem(session=session, message=message) for message in session.scalars(query)]
+        items = [
+            WorkItem(session=session, message=ClaimedMessage(id=row.id, message_id=row.message_id, created_at=row.created_at))
+            for row in session.execute(query)
+        ]
         for item in items:
             prepared[item.message.id].copy_to(item)
+            item.message.raw = prepared[item.message.id].raw
         processed = run_batch(session, items, stages)
         report.processed += processed
         report.quarantined += len(items) - processed

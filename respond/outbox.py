@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
-from models import Event, Message
+from models import Event
 
 LINE_BREAKS = re.compile(r"[\r\n\t\x0b\x0c\x85\u2028\u2029]+")
 REPLY_PREFIX = re.compile(r"^\s*((re|aw|fw|fwd|rv|res)\s*:\s*)+", re.IGNORECASE)
@@ -37,8 +37,19 @@ def reply_subject(original: str, sr_number: str | None) -> str:
     return f"Re: {base}{tag}"
 
 
+class Answered(Protocol):
+    """What a reply reads of the message it answers: a stored row, or the pipeline's copy of one."""
+
+    id: int
+    message_id: str
+    reply_to: str
+    from_addr: str
+    subject: str
+    references: str
+
+
 def reply_values(
-    message: Message,
+    message: Answered,
     *,
     body: str,
     template: str,

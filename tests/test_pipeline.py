@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from eteam.pipeline import DEFAULT_STAGES, build_stages, process_pending
 from eteam.settings import DEMO_MAILBOX, Settings
-from eteam.stages import Services, WorkItem
+from eteam.stages import WRITTEN_COLUMNS, ClaimedMessage, Services, WorkItem
 from ingest.sources import iter_path
 from ingest.store import store_stream
 from models import Event, Message, OutboundReply
@@ -34,6 +34,24 @@ def store_demo(settings: Settings) -> int:
     sessions = make_session_factory(make_engine(settings.database_url))
     with sessions() as session:
         return store_stream(session, iter_path(DEMO_MAILBOX)).stored
+
+
+def test_claimed_copy_starts_as_the_stored_row(settings: Settings) -> None:
+    """The steps work on a plain copy of each message that is written back whole, so its
+    defaults must be the stored row's, and a column added to the model must not be forgotten."""
+    store_demo(settings)
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions() as session:
+        stored = session.scalars(select(Message).order_by(Message.id)).first()
+    assert stored is not None
+    claimed = ClaimedMessage(id=stored.id, message_id=stored.message_id, created_at=stored.created_at)
+    values = claimed.values()
+    for column in Message.__table__.c.keys():
+        if column in ("id", "content_hash", "source", "raw", "message_id", "created_at"):
+            assert column not in values  # the importer's, never rewritten
+        else:
+            assert values[column] == getattr(stored, column), column
+    assert set(WRITTEN_COLUMNS) | {"service_request_id", "outage_id"} == set(values) - {"message_pk"}
 
 
 def test_unknown_stage_is_refused(services: Services) -> None:
