@@ -4,8 +4,8 @@ Like Mozilla bugbug's model classes, `IntentModel` owns everything about the mod
 feature pipeline (word and character TF-IDF plus static word vectors distilled from the bundled
 e5-small encoder, optionally sentence embeddings), the calibrated
 linear classifier, the confidence thresholds chosen on held-out data, the metrics report, and
-saving with skops (never a pickle of arbitrary objects). It works on any `text,label` data, not
-only ours.
+saving (numpy arrays, JSON and skops: never a pickle of arbitrary objects). It works on any
+`text,label` data, not only ours.
 
 Training without a given hold-out set (the default):
 
@@ -21,9 +21,11 @@ Training without a given hold-out set (the default):
 With a given hold-out set (a public benchmark's validation split) the model is fitted on the
 training rows only, thresholds are picked on the hold-out and the metrics are measured there.
 
-scikit-learn and skops are imported only where a model is built, loaded, saved or evaluated:
-importing them takes two seconds, which commands that never touch a model should not pay, and
-which `eteam ingest` spends fetching mail in another process.
+Predicting needs neither scikit-learn nor skops: `classify.scorer` holds the fitted pipeline's
+arithmetic as numpy arrays, and a model file carries those arrays beside the pipeline (see
+`IntentModel.save`). Importing scikit-learn, scipy and skops takes seconds on the 2-core
+machine, so they are imported only where a model is built, saved or evaluated, where its
+fitted pipeline is asked for (`IntentModel.pipeline`), or where an old-format file is read.
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -49,9 +51,9 @@ from classify.data import (
     normalise,
     split_holdout,
 )
+from classify.scorer import Scorer, WordVectorBlock
 
-if TYPE_CHECKING:  # scikit-learn is imported where a model is built, loaded or scored: see module doc
-    from sklearn.calibration import CalibratedClassifierCV
+if TYPE_CHECKING:  # scikit-learn is imported only where it is needed: see the module doc
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import Pipeline
 
@@ -70,7 +72,10 @@ __all__ = [
     "topic_intents",
 ]
 
-MODEL_FORMAT = "eteam-intent-model/1"
+#: a zip of model.json, the scorer's .npy arrays and the pipeline's skops bytes (`IntentModel.save`)
+MODEL_FORMAT = "eteam-intent-model/2"
+#: one skops file holding the pipeline and JSON metadata: written before the scorer, still read
+OLD_MODEL_FORMAT = "eteam-intent-model/1"
 DEFAULT_THRESHOLD = 0.5
 TARGET_PRECISION = 0.97
 #: regularisation of the linear SVM (chosen by 5-fold cross-validation on the bundled corpus)
@@ -325,161 +330,174 @@ def _out_of_fold(
     return predicted, confidence
 
 
-class _FastCalibratedLinear:
-    """`CalibratedClassifierCV(LinearSVC, sigmoid).predict_proba` as one matrix product.
+#: the members of a model file (`IntentModel.save`)
+_JSON_MEMBER = "model.json"
+_PIPELINE_MEMBER = "pipeline.skops"
+_ARRAY_DIR = "arrays/"
 
-    scikit-learn computes each fold model's probabilities class by class in Python, which for
-    one message costs more than the features; stacking every fold's weights gives the same
-    numbers (checked by the tests) in a fraction of the time.
+
+def _vectorizers_of(pipeline: Pipeline) -> list[TfidfVectorizer | StaticWordVectors]:
+    """The pipeline's feature steps with a word -> column `vocabulary_`, in pipeline order."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from classify.word_vectors import StaticWordVectors
+
+    return [
+        step
+        for _, step in pipeline.named_steps["features"].transformer_list
+        if isinstance(step, TfidfVectorizer | StaticWordVectors)
+    ]
+
+
+@contextmanager
+def _slimmed(pipeline: Pipeline, scorer: Scorer | None) -> Iterator[list[dict[str, int]]]:
+    """The pipeline without what its file stores elsewhere, for as long as it is being written.
+
+    Vocabularies go as JSON: skops rebuilds a Python dict entry by entry, which for ~100k
+    n-gram vocabularies takes seconds, while one JSON text loads in milliseconds. With a scorer,
+    the fold models' `coef_` and the word vectors' `vectors_` are left out too: the scorer's
+    arrays hold the same numbers (`_restore` puts them back), and the file is not twice as
+    big. `stop_words_` (every pruned n-gram) is a fitting diagnostic only and is dropped for
+    good, as scikit-learn's docs allow. Yields the vocabularies, in `_vectorizers_of` order.
     """
+    from classify.word_vectors import StaticWordVectors
 
-    def __init__(self, calibrated: CalibratedClassifierCV) -> None:
-        classes = list(calibrated.classes_)
-        folds = calibrated.calibrated_classifiers_
-        self.n_folds, self.n_classes = len(folds), len(classes)
-        weights, intercepts = [], []
-        slope = np.zeros((self.n_folds, self.n_classes))
-        offset = np.zeros((self.n_folds, self.n_classes))
-        self.present = np.zeros((self.n_folds, self.n_classes), dtype=bool)
-        for k, fold in enumerate(folds):
-            estimator = fold.estimator
-            coef = np.asarray(estimator.coef_, dtype=np.float64)
-            full = np.zeros((self.n_classes, coef.shape[1]))
-            bias = np.zeros(self.n_classes)
-            index = [classes.index(c) for c in estimator.classes_]
-            full[index] = coef
-            bias[index] = estimator.intercept_
-            weights.append(full)
-            intercepts.append(bias)
-            for class_idx, calibrator in zip(index, fold.calibrators, strict=True):
-                slope[k, class_idx] = calibrator.a_
-                offset[k, class_idx] = calibrator.b_
-                self.present[k, class_idx] = True
-        self.weights_t = np.ascontiguousarray(np.vstack(weights).T)
-        self.intercept = np.concatenate(intercepts)
-        self.slope, self.offset = slope, offset
-
-    @classmethod
-    def applicable(cls, classifier: Any) -> bool:
-        from sklearn.calibration import CalibratedClassifierCV
-        from sklearn.svm import LinearSVC
-
-        folds = getattr(classifier, "calibrated_classifiers_", None)
-        return (
-            isinstance(classifier, CalibratedClassifierCV)
-            and classifier.method == "sigmoid"
-            and bool(folds)
-            and len(classifier.classes_) > 2
-            and all(isinstance(f.estimator, LinearSVC) for f in folds)
-        )
-
-    def predict_proba(self, blocks: Sequence[Any]) -> np.ndarray:
-        """Probabilities from the feature blocks (sparse or dense) in `FeatureUnion` order.
-
-        Each block meets its own rows of the weights: stacking a dense block (word vectors)
-        into one sparse matrix would cost more than the products themselves.
-        """
-        scores = np.zeros((blocks[0].shape[0], self.weights_t.shape[1])) + self.intercept
-        start = 0
-        for block in blocks:
-            width = block.shape[1]
-            scores += block @ self.weights_t[start : start + width]
-            start += width
-        scores = scores.reshape(-1, self.n_folds, self.n_classes)
-        proba = 1.0 / (1.0 + np.exp(self.slope * scores + self.offset))
-        proba = np.where(self.present, proba, 0.0)
-        total = proba.sum(axis=2, keepdims=True)
-        proba = np.divide(proba, total, out=np.full_like(proba, 1.0 / self.n_classes), where=total != 0)
-        return proba.mean(axis=1)
+    vectorizers = _vectorizers_of(pipeline)
+    vocabularies = [{k: int(i) for k, i in v.vocabulary_.items()} for v in vectorizers]
+    taken: list[tuple[Any, str, Any]] = []
+    for vectorizer in vectorizers:
+        vectorizer.__dict__.pop("stop_words_", None)
+        taken.append((vectorizer, "vocabulary_", vectorizer.vocabulary_))
+    if scorer is not None:
+        taken += [(v, "vectors_", v.vectors_) for v in vectorizers if isinstance(v, StaticWordVectors)]
+        folds = pipeline.named_steps["classifier"].calibrated_classifiers_
+        taken += [(fold.estimator, "coef_", fold.estimator.coef_) for fold in folds]
+    try:
+        for owner, name, _ in taken:
+            if name == "vocabulary_":
+                setattr(owner, name, {})
+            else:
+                delattr(owner, name)
+        yield vocabularies
+    finally:
+        for owner, name, value in taken:
+            setattr(owner, name, value)
 
 
-class _CharNgramsByWord:
-    """A fitted `char_wb` TfidfVectorizer's `transform`, with each word's n-gram columns remembered.
+def _restore(pipeline: Pipeline, vocabularies: Sequence[dict[str, int]], scorer: Scorer | None) -> None:
+    """Put back into a pipeline read from a file what `_slimmed` left out of it."""
+    for vectorizer, vocabulary in zip(_vectorizers_of(pipeline), vocabularies, strict=True):
+        vectorizer.vocabulary_ = vocabulary
+    if scorer is None:
+        return
+    union = pipeline.named_steps["features"]
+    for (_, step), block in zip(union.transformer_list, scorer.blocks, strict=True):
+        if isinstance(block, WordVectorBlock):
+            step.vectors_ = block.vectors
+    for k, fold in enumerate(pipeline.named_steps["classifier"].calibrated_classifiers_):
+        estimator = fold.estimator
+        estimator.coef_ = scorer.linear.fold_coef(k, [scorer.classes.index(str(c)) for c in estimator.classes_])
 
-    With `analyzer="char_wb"` every n-gram lies inside one space-padded word, so a text's counts
-    are the sum of its words' counts. Words recur from message to message; scikit-learn cuts and
-    looks up every n-gram of every word again, which was the largest cost of classifying an
-    e-mail. Here a word's columns are found once (by scikit-learn's own n-gram code) and a
-    text's counts are summed with numpy; the matrix is the same (checked by the tests).
-    """
 
-    #: words remembered; past this the memory starts afresh, so a long run cannot grow it forever
-    WORD_LIMIT = 100_000
+def _read_skops(data: bytes | Path, path: Path) -> Any:
+    """What a skops file (or its bytes) holds, refusing types outside TRUSTED_MODULE_PREFIXES."""
+    import skops.io as sio
 
-    def __init__(self, vectorizer: TfidfVectorizer) -> None:
-        self.vectorizer = vectorizer
-        self.preprocess = vectorizer.build_preprocessor()
-        self._columns: dict[str, np.ndarray] = {}
+    source = {"file": data} if isinstance(data, Path) else {"data": data}
+    try:
+        untrusted = sio.get_untrusted_types(**source)
+    except Exception as exc:  # skops raises several types for non-skops files
+        raise ModelFileError(f"{path}: not an E-Team Inbox model file ({exc})") from exc
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+    if refused:
+        raise ModelFileError(f"{path}: refuses to load unexpected types {refused[:5]}")
+    try:
+        return sio.load(data, trusted=untrusted) if isinstance(data, Path) else sio.loads(data, trusted=untrusted)
+    except Exception as exc:
+        raise ModelFileError(f"{path}: damaged or unreadable model file ({exc})") from exc
 
-    @staticmethod
-    def applicable(step: Any) -> bool:
-        """True for a character n-gram TF-IDF step of the kind `build_pipeline` makes."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
 
-        return (
-            isinstance(step, TfidfVectorizer)
-            and step.analyzer == "char_wb"
-            and step.input == "content"
-            and not step.binary
-        )
+def _meta_from(fields: Any) -> TrainedMeta:
+    """`TrainedMeta` from its saved fields; fields a newer version added and this one lacks are ignored."""
+    known = set(TrainedMeta.__dataclass_fields__)
+    return TrainedMeta(**{k: v for k, v in fields.items() if k in known})
 
-    def _word_columns(self, word: str) -> np.ndarray:
-        vocabulary = self.vectorizer.vocabulary_
-        found = [vocabulary[gram] for gram in self.vectorizer._char_wb_ngrams(word) if gram in vocabulary]
-        return np.array(found, dtype=np.int32)
 
-    def transform(self, texts: Sequence[str]) -> Any:
-        """The TF-IDF rows of `texts`, as `TfidfVectorizer.transform` gives them."""
-        from scipy import sparse
+def _stamp(archive: zipfile.ZipFile) -> tuple[int, ...]:
+    """Checksums and sizes of a model file's JSON and pipeline: which save wrote the file."""
+    members = [archive.getinfo(_JSON_MEMBER), archive.getinfo(_PIPELINE_MEMBER)]
+    return tuple(value for info in members for value in (info.CRC, info.file_size))
 
-        columns = self._columns
-        if len(columns) > self.WORD_LIMIT:
-            columns.clear()
-        indices: list[np.ndarray] = []
-        counts: list[np.ndarray] = []
-        indptr = [0]
-        for text in texts:
-            parts = []
-            for word in self.preprocess(text).split():
-                found = columns.get(word)
-                if found is None:
-                    found = columns[word] = self._word_columns(word)
-                parts.append(found)
-            unique, count = np.unique(np.concatenate(parts) if parts else np.empty(0, np.int32), return_counts=True)
-            indices.append(unique)
-            counts.append(count)
-            indptr.append(indptr[-1] + len(unique))
-        matrix = sparse.csr_matrix(
-            (np.concatenate(counts), np.concatenate(indices), np.array(indptr)),
-            shape=(len(texts), len(self.vectorizer.vocabulary_)),
-            dtype=self.vectorizer.dtype,
-        )
-        return self.vectorizer._tfidf.transform(matrix, copy=False)
+
+@dataclass(frozen=True)
+class _PipelineSource:
+    """Where a loaded model's pipeline is, for reading it when first asked for."""
+
+    path: Path
+    stamp: tuple[int, ...]
+    vocabularies: list[dict[str, int]]
+
+    def read(self, scorer: Scorer | None) -> Pipeline:
+        """The fitted pipeline, made whole again; refused if the file was replaced since."""
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                if _stamp(archive) != self.stamp:
+                    raise ModelFileError(f"{self.path}: the model file changed since it was loaded; load it again")
+                data = archive.read(_PIPELINE_MEMBER)
+        except (OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise ModelFileError(f"{self.path}: the model's pipeline cannot be read ({exc})") from exc
+        pipeline = _read_skops(data, self.path)
+        try:
+            _restore(pipeline, self.vocabularies, scorer)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelFileError(f"{self.path}: damaged E-Team Inbox model file ({exc})") from exc
+        return pipeline
 
 
 class IntentModel:
     """A trained intent classifier with its thresholds; load with `IntentModel.load`."""
 
     def __init__(self, pipeline: Pipeline, meta: TrainedMeta) -> None:
-        self.pipeline = pipeline
-        self.meta = meta
-        self._classes: list[str] = [str(c) for c in pipeline.classes_]
-        self._column = {label: i for i, label in enumerate(self._classes)}
-        classifier = pipeline.named_steps["classifier"]
-        self._fast = _FastCalibratedLinear(classifier) if _FastCalibratedLinear.applicable(classifier) else None
-        self._by_word: dict[str, _CharNgramsByWord] = {}
+        """A model around a fitted `build_pipeline` pipeline.
 
-    def _transform(self, name: str, step: Any, texts: list[str]) -> Any:
-        """One feature block of `texts`, through `_CharNgramsByWord` where it applies."""
-        if name not in self._by_word and _CharNgramsByWord.applicable(step):
-            self._by_word[name] = _CharNgramsByWord(step)
-        return self._by_word[name].transform(texts) if name in self._by_word else step.transform(texts)
+        It predicts through the pipeline's `Scorer`, or through the pipeline itself when that
+        has a block the scorer cannot represent (sentence embeddings).
+        """
+        self._setup(meta, Scorer.from_pipeline(pipeline), pipeline, None)
+
+    def _setup(
+        self, meta: TrainedMeta, scorer: Scorer | None, pipeline: Pipeline | None, source: _PipelineSource | None
+    ) -> None:
+        self.meta = meta
+        #: the file format the model was read from (a new model: the current one)
+        self.file_format = MODEL_FORMAT
+        self._scorer = scorer
+        self._pipeline = pipeline
+        self._source = source
+        if scorer is not None:
+            classes = scorer.classes
+        else:
+            assert pipeline is not None, "without a scorer the pipeline predicts"
+            classes = pipeline.classes_
+        self._classes: list[str] = [str(c) for c in classes]
+        self._column = {label: i for i, label in enumerate(self._classes)}
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The fitted scikit-learn pipeline: for evaluation tools, saving, and inspecting features.
+
+        Predicting does not need it (`classify.scorer`). A model loaded from a file reads it
+        from there, with skops, the first time it is asked for.
+        """
+        if self._pipeline is None:
+            assert self._source is not None, "a model has a pipeline or a file to read it from"
+            self._pipeline = self._source.read(self._scorer)
+        return self._pipeline
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
-        if self._fast is None:
+        if self._scorer is None:  # a block the scorer does not know (sentence embeddings)
             return self.pipeline.predict_proba(texts)
-        union = self.pipeline.named_steps["features"]
-        return self._fast.predict_proba([self._transform(name, step, texts) for name, step in union.transformer_list])
+        return self._scorer.predict_proba(texts)
 
     @property
     def version(self) -> str:
@@ -570,10 +588,11 @@ class IntentModel:
             extra_rows=len(extra_x),
             trained_at=now.isoformat(timespec="seconds"),
         )
+        model = cls(final, meta)
         if hold_x:
-            meta.metrics = evaluate(cls(final, meta), hold_x, hold_y)
+            meta.metrics = evaluate(model, hold_x, hold_y)
         meta.training_seconds = round(time.perf_counter() - started, 2)
-        return cls(final, meta)
+        return model
 
     @property
     def labels(self) -> list[str]:
@@ -632,76 +651,106 @@ class IntentModel:
 
     def _vectorizers(self) -> list[TfidfVectorizer | StaticWordVectors]:
         """The feature steps with a word -> column `vocabulary_`, in pipeline order."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        from classify.word_vectors import StaticWordVectors
-
-        return [
-            step
-            for _, step in self.pipeline.named_steps["features"].transformer_list
-            if isinstance(step, TfidfVectorizer | StaticWordVectors)
-        ]
+        return _vectorizers_of(self.pipeline)
 
     def save(self, path: Path) -> None:
-        """Write the model with skops; metadata and vocabularies travel as JSON text inside it.
+        """Write the model to `path` atomically (a temporary file, then a rename).
 
-        skops rebuilds a Python dict entry by entry, which for ~100k n-gram vocabularies takes
-        seconds; as one JSON string it loads in milliseconds. `stop_words_` (every pruned
-        n-gram) is only a fitting diagnostic and is dropped, as scikit-learn's docs allow.
+        The file (still named `var/model.skops` by default, though it is no longer one skops
+        file) is a zip of: `model.json` (format, metadata, the scorer's layout and the
+        vocabularies, as JSON), `arrays/<name>.npy` (the scorer's arrays: read by numpy
+        without pickles) and `pipeline.skops` (the fitted pipeline in skops form, without what
+        the JSON and the arrays already hold, see `_slimmed`). `load` needs only the first two
+        to predict. A pipeline the scorer cannot represent is stored whole, and the scorer
+        layout is null.
         """
         import skops.io as sio
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        vectorizers = self._vectorizers()
-        vocabularies = [v.vocabulary_ for v in vectorizers]
-        for vectorizer in vectorizers:
-            vectorizer.__dict__.pop("stop_words_", None)
-            vectorizer.vocabulary_ = {}
-        payload = {
+        scorer = self._scorer
+        pipeline = self.pipeline
+        with _slimmed(pipeline, scorer) as vocabularies:
+            pipeline_bytes = sio.dumps(pipeline)
+        document = {
             "format": MODEL_FORMAT,
-            "meta": json.dumps(self.meta.__dict__),
-            "vocabularies": json.dumps([{k: int(i) for k, i in v.items()} for v in vocabularies]),
-            "pipeline": self.pipeline,
+            "meta": self.meta.__dict__,
+            "vocabularies": vocabularies,
+            "scorer": scorer.layout() if scorer is not None else None,
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
-        try:
-            sio.dump(payload, tmp)
-        finally:
-            for vectorizer, vocabulary in zip(vectorizers, vocabularies, strict=True):
-                vectorizer.vocabulary_ = vocabulary
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr(_JSON_MEMBER, json.dumps(document))
+            for name, array in (scorer.arrays() if scorer is not None else {}).items():
+                info = zipfile.ZipInfo(f"{_ARRAY_DIR}{name}.npy", date_time=time.localtime()[:6])
+                with archive.open(info, "w") as member:
+                    np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+            archive.writestr(_PIPELINE_MEMBER, pipeline_bytes)
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> IntentModel:
-        """Load a model saved by `save`; anything else fails with a clear `ModelFileError`."""
-        import skops.io as sio
+        """Load a model saved by `save`; anything else fails with a clear `ModelFileError`.
 
+        Reads the JSON and the arrays only: no scikit-learn, scipy or skops import (the
+        pipeline is read when first asked for). Files of the format before
+        (`OLD_MODEL_FORMAT`, one skops file) load through skops, as they always did.
+        """
         if not path.is_file():
             raise ModelFileError(f"{path}: no model file; run `eteam train` or `eteam init`")
         try:
-            untrusted = sio.get_untrusted_types(file=path)
-        except Exception as exc:  # skops raises several types for non-skops files
+            archive = zipfile.ZipFile(path)
+        except (OSError, zipfile.BadZipFile) as exc:
             raise ModelFileError(f"{path}: not an E-Team Inbox model file ({exc})") from exc
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_MODULE_PREFIXES)]
-        if refused:
-            raise ModelFileError(f"{path}: refuses to load unexpected types {refused[:5]}")
-        try:
-            payload = sio.load(path, trusted=untrusted)
-        except Exception as exc:
-            raise ModelFileError(f"{path}: damaged or unreadable model file ({exc})") from exc
-        if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        with archive:
+            if _JSON_MEMBER not in archive.namelist():
+                return cls._load_old_format(path)
+            try:
+                document = json.loads(archive.read(_JSON_MEMBER))
+            except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                raise ModelFileError(f"{path}: damaged E-Team Inbox model file ({exc})") from exc
+            if not isinstance(document, dict) or document.get("format") != MODEL_FORMAT:
+                raise ModelFileError(f"{path}: not an E-Team Inbox model file (format mismatch)")
+            try:
+                meta = _meta_from(document["meta"])
+                vocabularies = document["vocabularies"]
+                layout = document["scorer"]
+                scorer = None
+                if layout is not None:
+                    arrays = {
+                        name.removeprefix(_ARRAY_DIR).removesuffix(".npy"): _read_array(archive, name)
+                        for name in archive.namelist()
+                        if name.startswith(_ARRAY_DIR)
+                    }
+                    scorer = Scorer.from_parts(layout, arrays, vocabularies)
+                source = _PipelineSource(path, _stamp(archive), vocabularies)
+            except (KeyError, TypeError, ValueError, AttributeError, OSError, EOFError, zipfile.BadZipFile) as exc:
+                raise ModelFileError(f"{path}: damaged E-Team Inbox model file ({exc})") from exc
+        model = cls.__new__(cls)
+        # without a scorer the pipeline predicts, so it is read now
+        model._setup(meta, scorer, None if scorer is not None else source.read(None), source)
+        return model
+
+    @classmethod
+    def _load_old_format(cls, path: Path) -> IntentModel:
+        """A file of `OLD_MODEL_FORMAT`: skops reads it all, and the scorer is built from its pipeline."""
+        payload = _read_skops(path, path)
+        if not isinstance(payload, dict) or payload.get("format") != OLD_MODEL_FORMAT:
             raise ModelFileError(f"{path}: not an E-Team Inbox model file (format mismatch)")
         try:
-            fields = json.loads(payload["meta"])
-            known = set(TrainedMeta.__dataclass_fields__)
-            meta = TrainedMeta(**{k: v for k, v in fields.items() if k in known})
-            model = cls(payload["pipeline"], meta)
-            vocabularies = json.loads(payload["vocabularies"])
+            meta = _meta_from(json.loads(payload["meta"]))
+            pipeline = payload["pipeline"]
+            _restore(pipeline, json.loads(payload["vocabularies"]), None)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFileError(f"{path}: damaged E-Team Inbox model file ({exc})") from exc
-        for vectorizer, vocabulary in zip(model._vectorizers(), vocabularies, strict=True):
-            vectorizer.vocabulary_ = vocabulary
+        model = cls(pipeline, meta)
+        model.file_format = OLD_MODEL_FORMAT
         return model
+
+
+def _read_array(archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    """One `.npy` member of a model file; never unpickles (object arrays are refused)."""
+    with archive.open(name) as member:
+        return np.lib.format.read_array(member, allow_pickle=False)
 
 
 def evaluate(

@@ -211,27 +211,3 @@ def test_cli_train_evaluate_classify_on_any_csv(tmp_path: Path, monkeypatch: pyt
     verdict = runner.invoke(app, ["classify", "brown water from the tap", "--topic", "Billing", "--json"])
     assert verdict.exit_code == 0, verdict.output
     assert _json.loads(verdict.stdout)["intent"] == "water"
-
-
-def test_fast_probabilities_equal_scikit_learn(model: IntentModel) -> None:
-    import numpy as np
-
-    from classify.model import normalise
-
-    texts = [normalise(t) for t in small_data()[0]] + ["something else entirely", ""]
-    assert model._fast is not None
-    assert np.allclose(model._predict_proba(texts), model.pipeline.predict_proba(texts), atol=1e-12)
-
-
-def test_character_ngrams_by_word_equal_scikit_learn(model: IntentModel, monkeypatch: pytest.MonkeyPatch) -> None:
-    from classify.model import _CharNgramsByWord
-
-    union = model.pipeline.named_steps["features"]
-    chars = next(step for _, step in union.transformer_list if _CharNgramsByWord.applicable(step))
-    texts = small_data()[0] + [
-        "", "   ", "a", "ab", "No  water\tat 123 Main St.\n\nÑandú áé\u00a0x", "x" * 500, "İstanbul ſ Straße",
-    ]
-    by_word = _CharNgramsByWord(chars)
-    monkeypatch.setattr(_CharNgramsByWord, "WORD_LIMIT", 5)  # the memory is also cleared on the way
-    for _ in range(2):  # first with an empty memory of words, then with the words remembered
-        assert (by_word.transform(texts) != chars.transform(texts)).nnz == 0
