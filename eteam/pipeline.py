@@ -268,12 +268,16 @@ def _write_batch(
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         items = [
-            WorkItem(session=session, message=ClaimedMessage(id=row.id, message_id=row.message_id, created_at=row.created_at))
+            WorkItem(
+                session=session,
+                message=ClaimedMessage(
+                    id=row.id, message_id=row.message_id, created_at=row.created_at, raw=prepared[row.id].raw
+                ),
+            )
             for row in session.execute(query)
         ]
         for item in items:
             prepared[item.message.id].copy_to(item)
-            item.message.raw = prepared[item.message.id].raw
         processed = run_batch(session, items, stages)
         report.processed += processed
         report.quarantined += len(items) - processed
