@@ -374,10 +374,35 @@ def test_plain_fragments_are_their_own_text(fragment: str) -> None:
     assert _convert_html(fragment) == fragment == html_to_text(fragment)
 
 
-def test_fragments_that_markdown_would_escape_are_converted() -> None:
-    for cell in ("1. Main St", "- item", "+ 1", "a  b", "Tom &amp; Jerry", "<b>x</b>"):
-        assert not _PLAIN_FRAGMENT.fullmatch(cell)
-        assert html_to_text(cell) == _convert_html(cell)
+def test_html_becomes_plain_text_not_markdown() -> None:
+    for cell, text in (
+        ("1. Main St", "1. Main St"),
+        ("- item", "- item"),
+        ("+ 1", "+ 1"),
+        ("a  b", "a b"),
+        ("Tom &amp; Jerry", "Tom & Jerry"),
+        ("<b>x</b> <i>y</i> <a href='z'>link</a>", "x y link"),
+        ("<h2>Outage</h2><p>Out since 9</p>", "Outage\n\nOut since 9"),
+    ):
+        assert html_to_text(cell) == _convert_html(cell) == text
+
+
+def test_html_layout_follows_the_elements() -> None:
+    html = (
+        "<div>Hi,<br><br>My bill is <b>wrong</b>.<br>Thanks</div><div><br></div>"
+        "<ul><li>one</li><li>two</li></ul>"
+        "<table><tr><th>Name</th><td>Ana</td></tr><tr><td>ZIP</td><td>90012</td></tr></table>"
+        "<pre>line 1\nline 2</pre>"
+        "<blockquote><p>old</p><p>older</p><blockquote>oldest</blockquote></blockquote><p>after</p>"
+    )
+    assert html_to_text(html).split("\n") == [
+        "Hi,", "", "My bill is wrong.", "Thanks",
+        "", "- one", "- two",
+        "", "Name | Ana", "ZIP | 90012",
+        "", "line 1", "line 2",
+        "", "> old", ">", "> older", ">", ">> oldest",
+        "", "after",
+    ]
 
 
 @pytest.mark.parametrize(
