@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from eteam.settings import Settings
-from ingest.parse import ParsedMessage, parse_message
+from ingest.parse import ParsedMessage, message_id_of, parse_message
 from tests.corpus_paths import corpus_dir
 
 SETTINGS = Settings()
@@ -48,6 +48,7 @@ def test_every_message_parses(corpus: str) -> None:
     for name, raw in raw_messages(corpus_dir("mail", corpus)):
         parsed = parse_message(raw, SETTINGS)
         assert isinstance(parsed, ParsedMessage), name
+        assert message_id_of(raw) == parsed.message_id, name  # the importer's id is the parser's
         parsed.text.encode("utf-8")
         kinds[parsed.kind] += 1
         if any(defect.startswith("unparseable") for defect in parsed.defects):
