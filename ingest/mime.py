@@ -90,7 +90,7 @@ _NAMING_HEADERS = ("Content-Disposition", "Content-Type")
 # tests/test_parse_mime.py checks this against the converter.
 _PLAIN_FRAGMENT = re.compile(r"[A-Za-z0-9(+-][A-Za-z0-9@.,'()/#:+-]*(?: [A-Za-z0-9@.,'()/#:+-]+)*")
 # Markers `_convert_html` puts around the elements that shape text: control characters that
-# are not whitespace to the collapsing below, removed from the HTML first.
+# are not whitespace to the collapsing below, removed from the bounded HTML first.
 _LINE, _BREAK, _PARAGRAPH, _ITEM = "\x1e", "\x1b", "\x1d", "\x1c"
 _CELL, _QUOTE_OPEN, _QUOTE_CLOSE = "\x1f", "\x02", "\x03"
 _MARKER_CHARS = re.compile("[\x1e\x1b\x1d\x1c\x1f\x02\x03]")
@@ -456,7 +456,7 @@ def _convert_html(html: str) -> str:
     the document token by token in Python (html2text over html.parser's events, used before)
     cost three to four times as much: about a millisecond per HTML mail.
     """
-    tree = LexborHTMLParser(bound_html(_MARKER_CHARS.sub("", html)))
+    tree = LexborHTMLParser(_MARKER_CHARS.sub("", bound_html(html)))
     root = tree.body if tree.body is not None else tree.root
     if root is None:
         return ""

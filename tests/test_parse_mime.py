@@ -383,6 +383,7 @@ def test_html_becomes_plain_text_not_markdown() -> None:
         ("Tom &amp; Jerry", "Tom & Jerry"),
         ("<b>x</b> <i>y</i> <a href='z'>link</a>", "x y link"),
         ("<h2>Outage</h2><p>Out since 9</p>", "Outage\n\nOut since 9"),
+        ("<p>a\x02b\x1ec\x03</p>", "abc"),  # control characters in the mail cannot fake quotes or lines
     ):
         assert html_to_text(cell) == _convert_html(cell) == text
 
