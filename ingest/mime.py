@@ -79,7 +79,7 @@ _DROPPED_HTML = re.compile(
 # A "<" that does not open a complete tag before the next "<": stdlib html.parser rescans
 # the rest of the document for each one (quadratic), so it is escaped as text.
 _STRAY_LT = re.compile(r"<(?![a-zA-Z/!?][^<>]*+>)")
-_PARTIAL_TAG = re.compile(r"<[^<>]*\Z")
+_PARTIAL_TAG = re.compile(r"<(?:[a-zA-Z/!?][^<>]*+)?\Z")
 #: Entities in a row that collapse to one space.
 ENTITY_RUN_LIMIT = 32
 _ENTITY_RUN = re.compile(rf"(?:&#?\w{{0,10}};?\s*){{{ENTITY_RUN_LIMIT},}}")
@@ -389,8 +389,13 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
 
 
 def _cut(html: str, limit: int) -> str:
-    """The first `limit` characters, without a tag cut in half at the end."""
-    return html if len(html) <= limit else _PARTIAL_TAG.sub("", html[:limit])
+    """The first `limit` characters, without a tag cut in half at the end.
+
+    A tag left open at the end is dropped whether the cut or the sender made it (a truncated
+    part ends `<meta name=...`): browsers drop it too (HTML5's EOF-in-tag), and otherwise the
+    stray-`<` escaping below would show it to the agent as text.
+    """
+    return _PARTIAL_TAG.sub("", html[:limit], count=1)
 
 
 def bound_html(html: str) -> str:

@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 from eteam.settings import Settings
 from ingest.mime import (
     _PLAIN_FRAGMENT,
+    HTML_LIMIT,
     _convert_html,
     _rfc5322_date,
     _simple_address,
+    bound_html,
     decode_address_header,
     decode_bytes,
     decode_header_value,
@@ -387,6 +389,20 @@ def test_html_becomes_plain_text_not_markdown() -> None:
     ):
         assert html_to_text(cell) == _convert_html(cell) == text
 
+
+
+def test_html_cut_off_inside_a_tag_drops_the_tag_not_the_text() -> None:
+    """A truncated part (sender's or our limit's) ends inside a tag: browsers drop it, and so do we."""
+    for html, text in (
+        ('<p>Please call me</p><meta name="gen', "Please call me"),
+        ("<p>Please call me</p><p", "Please call me"),
+        ("<p>My bill is wrong</p></di", "My bill is wrong"),
+        ("<p>I pay less than < $50", "I pay less than < $50"),  # not a tag: the customer's words
+        ("<p>x &lt; y and 5 <3", "x < y and 5 <3"),
+    ):
+        assert html_to_text(bound_html(html)) == text
+    words = "w" * (HTML_LIMIT - len("<p><s"))
+    assert bound_html(f'<p>{words}<span class="x">more</span>') == f"<p>{words}"  # the limit cut "<span>"
 
 def test_html_layout_follows_the_elements() -> None:
     html = (
