@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import skops.io as sio
+from threadpoolctl import ThreadpoolController
 
 from classify.model import IntentModel, ModelFileError, evaluate
 from tests.conftest import require
@@ -211,3 +212,26 @@ def test_cli_train_evaluate_classify_on_any_csv(tmp_path: Path, monkeypatch: pyt
     verdict = runner.invoke(app, ["classify", "brown water from the tap", "--topic", "Billing", "--json"])
     assert verdict.exit_code == 0, verdict.output
     assert _json.loads(verdict.stdout)["intent"] == "water"
+
+
+def test_scoring_runs_blas_on_one_thread_and_gives_the_threads_back(
+    model: IntentModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle OpenBLAS threads spin after each product, taking the other pipeline process's core."""
+    blas = ThreadpoolController().select(user_api="blas")
+    if not blas.lib_controllers:
+        pytest.fail("numpy has no BLAS library that threadpoolctl can see: this test cannot check anything")
+    before = [lib.num_threads for lib in blas.lib_controllers]
+    scorer = model._scorer
+    assert scorer is not None  # the bundled pipeline is scored by numpy, not scikit-learn
+    seen: list[list[int]] = []
+    score = scorer.predict_proba
+
+    def recording(texts: list[str]) -> object:
+        seen.append([lib.num_threads for lib in ThreadpoolController().select(user_api="blas").lib_controllers])
+        return score(texts)
+
+    monkeypatch.setattr(scorer, "predict_proba", recording)
+    assert model.predict("My bill is too high").intent
+    assert seen == [[1] * len(before)]
+    assert [lib.num_threads for lib in ThreadpoolController().select(user_api="blas").lib_controllers] == before
