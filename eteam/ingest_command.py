@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from multiprocessing.connection import Connection
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -29,6 +30,12 @@ from eteam.pipeline import Processor, build_stages, process_pending
 from eteam.settings import MailboxSettings, Settings
 from ingest.imap import IngestReport, ingest_once, mailbox_from_url
 from ingest.imap import watch as watch_mailboxes
+
+#: `--ca-file`, for `ingest` and `worker`: the --url mailbox's private CA
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option("--ca-file", help="with --url: a CA certificate (PEM) to trust for the server, besides the system's"),
+]
 
 #: How long the parent waits for word from the fetcher before looking for stored mail itself.
 FETCH_POLL_SECONDS = 0.05
@@ -51,10 +58,14 @@ def stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, request_stop)
 
 
-def mailboxes_to_read(settings: Settings, url: str | None, kind: MailboxKind) -> list[MailboxSettings]:
-    """The mailboxes to read, each with a readable password, or a ValueError saying what to set."""
+def mailboxes_to_read(
+    settings: Settings, url: str | None, kind: MailboxKind, ca_file: Path | None = None
+) -> list[MailboxSettings]:
+    """The mailboxes to read, each with a readable password and CA file, or a ValueError saying what to set."""
+    if ca_file is not None and url is None:
+        raise ValueError("--ca-file goes with --url; for configured mailboxes set ca_file in the config file")
     if url is not None:
-        mailboxes = [mailbox_from_url(url, kind.value)]
+        mailboxes = [mailbox_from_url(url, kind.value, ca_file)]
     elif settings.mailboxes:
         mailboxes = settings.mailboxes
     else:
@@ -67,6 +78,12 @@ def mailboxes_to_read(settings: Settings, url: str | None, kind: MailboxKind) ->
             mailbox.password()
         except OSError as exc:
             raise ValueError(f"mailbox {mailbox.name!r}: cannot read password_file: {exc}") from exc
+        try:
+            mailbox.tls_context()
+        except OSError as exc:
+            raise ValueError(
+                f"mailbox {mailbox.name!r}: cannot read ca_file {mailbox.ca_file} as a PEM certificate: {exc}"
+            ) from exc
     return mailboxes
 
 
@@ -153,6 +170,7 @@ def ingest(
         str | None, typer.Option(help="read this mailbox instead of the configured ones: imap:// or imaps://USER@HOST:PORT/FOLDER")
     ] = None,
     kind: Annotated[MailboxKind, typer.Option(help="what the --url mailbox carries")] = MailboxKind.contact,
+    ca_file: CaFileOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print counts as JSON")] = False,
 ) -> None:
     """Fetch new IMAP mail, store each message once, then classify, route and answer it.
@@ -163,6 +181,9 @@ def ingest(
 
     --json prints fetched, stored, duplicates, quarantined (at fetch or processing), moved, processed, seconds.
 
+    TLS certificates are verified; for a server whose certificate your own CA signed, set the mailbox's ca_file
+    (or --ca-file with --url).
+
     Example: eteam ingest --once --json
     """
 
@@ -170,7 +191,7 @@ def ingest(
         raise fail("choose --once or --watch, not both")
     settings = settings_of(ctx)
     try:
-        mailboxes = mailboxes_to_read(settings, url, kind)
+        mailboxes = mailboxes_to_read(settings, url, kind, ca_file)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     if not watch:

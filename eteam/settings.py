@@ -9,6 +9,7 @@ environment or a secret file named in it.
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +35,9 @@ class MailboxSettings(BaseModel):
     user: str
     password_env: str = "ETEAM_IMAP_PASSWORD"
     password_file: Path | None = None
+    #: a CA certificate file (PEM) to trust for this server besides the system's: for a mail
+    #: server whose certificate the organisation's own CA signed
+    ca_file: Path | None = None
     folders: list[str] = Field(default_factory=lambda: ["INBOX"])
     kind: Literal["contact", "outage"] = "contact"
     after_store: Literal["move", "flag"] = "move"
@@ -61,6 +65,16 @@ class MailboxSettings(BaseModel):
                 f"mailbox {self.name!r}: no password; set {self.password_env} or password_file"
             )
         return value
+
+    def tls_context(self) -> ssl.SSLContext:
+        """How the server is verified: the system's CAs, plus `ca_file`'s; certificate and host name checked.
+
+        Raises OSError (ssl.SSLError included) when `ca_file` cannot be read as PEM.
+        """
+        context = ssl.create_default_context()
+        if self.ca_file is not None:
+            context.load_verify_locations(cafile=self.ca_file)
+        return context
 
 
 class Settings(BaseSettings):

@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from eteam.cli_support import build_services, err_console, fail, sessions_for, settings_of
-from eteam.ingest_command import MailboxKind, mailboxes_to_read, stop_on_signals
+from eteam.ingest_command import CaFileOption, MailboxKind, mailboxes_to_read, stop_on_signals
 from eteam.pipeline import ProcessReport, build_stages, process_pending
 from eteam.send_command import smtp_from_environment
 from ingest.imap import watch as watch_mailboxes
@@ -69,6 +69,7 @@ def worker(
         typer.Option(help="watch this mailbox instead of the configured ones: imap:// or imaps://USER@HOST:PORT/FOLDER"),
     ] = None,
     kind: Annotated[MailboxKind, typer.Option(help="what the --url mailbox carries")] = MailboxKind.contact,
+    ca_file: CaFileOption = None,
     poll_seconds: Annotated[
         float, typer.Option(min=0.1, help="seconds between checks on a server without IMAP IDLE")
     ] = 30.0,
@@ -88,7 +89,7 @@ def worker(
     """
     settings = settings_of(ctx)
     try:
-        mailboxes = mailboxes_to_read(settings, url, kind)
+        mailboxes = mailboxes_to_read(settings, url, kind, ca_file)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     smtp = smtp_from_environment()

@@ -19,7 +19,9 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient
@@ -79,27 +81,50 @@ class IngestReport:
         return {**asdict(self), "seconds": round(self.seconds, 3)}
 
 
+class UntrustedServerError(OSError):
+    """The server's TLS certificate did not verify; the message says what to configure.
+
+    An OSError like the other connection failures, so the watch loop keeps retrying with
+    backoff (the server's certificate may be fixed meanwhile) instead of dying.
+    """
+
+
+def _untrusted(mailbox: MailboxSettings, exc: ssl.SSLCertVerificationError) -> UntrustedServerError:
+    return UntrustedServerError(
+        f"mailbox {mailbox.name!r} at {mailbox.host}:{mailbox.port}: the server's TLS certificate is not "
+        f"trusted ({exc.verify_message or exc}); if your organisation's own CA signed it, set the mailbox's "
+        "ca_file (or --ca-file) to that CA's certificate file (PEM)"
+    )
+
+
 def connect(mailbox: MailboxSettings) -> IMAPClient:
     """Open a logged-in connection in the mailbox's TLS mode.
 
     The password is read first, so a missing secret fails before any network traffic, with the
     message naming the variable to set. Plain text (`tls = "none"`) is meant for loopback only.
+    A certificate that does not verify raises `UntrustedServerError`, never a silent downgrade.
     """
     password = mailbox.password()
-    context = ssl.create_default_context()
-    client = IMAPClient(
-        mailbox.host,
-        port=mailbox.port,
-        ssl=mailbox.tls == "implicit",
-        ssl_context=context,
-        timeout=SOCKET_TIMEOUT,
-    )
+    context = mailbox.tls_context()
+    try:
+        client = IMAPClient(
+            mailbox.host,
+            port=mailbox.port,
+            ssl=mailbox.tls == "implicit",
+            ssl_context=context,
+            timeout=SOCKET_TIMEOUT,
+        )
+    except ssl.SSLCertVerificationError as exc:
+        raise _untrusted(mailbox, exc) from exc
     try:
         if mailbox.tls == "starttls":
             client.starttls(context)
         client.login(mailbox.user, password)
-    except BaseException:
-        client.shutdown()
+    except BaseException as exc:
+        with suppress(OSError):  # a failed TLS handshake has already closed the socket
+            client.shutdown()
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            raise _untrusted(mailbox, exc) from exc
         raise
     return client
 
@@ -413,12 +438,13 @@ def watch(
         thread.join()
 
 
-def mailbox_from_url(url: str, kind: str) -> MailboxSettings:
+def mailbox_from_url(url: str, kind: str, ca_file: Path | None = None) -> MailboxSettings:
     """A one-off mailbox from `imap[s]://USER@HOST:PORT/FOLDER`, for `eteam ingest --url`.
 
     imaps means implicit TLS; imap means plain text on loopback and STARTTLS elsewhere, so
     a password never crosses a network in the clear. The password comes from the default
     variable (ETEAM_IMAP_PASSWORD), never from the URL, which would leak into shell history.
+    `ca_file` is a CA certificate (PEM) to trust besides the system's (`--ca-file`).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("imap", "imaps"):
@@ -445,5 +471,6 @@ def mailbox_from_url(url: str, kind: str) -> MailboxSettings:
             "user": user,
             "folders": [unquote(parts.path.lstrip("/")) or "INBOX"],
             "kind": kind,
+            "ca_file": ca_file,
         }
     )

@@ -47,7 +47,7 @@ base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/log/dovecot.log
 info_log_path = {root}/log/dovecot.log
-ssl = no
+{ssl}
 {cleartext}
 auth_mechanisms = plain
 default_internal_user = {internal_user}
@@ -73,7 +73,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service stats {{
@@ -97,6 +98,10 @@ class DovecotServer:
     password: str
     root: Path
     config: Path
+    #: with TLS: the implicit-TLS port (the plain port then offers STARTTLS) and the private CA
+    #: that signed the server's certificate for 127.0.0.1
+    tls_port: int = 0
+    ca_file: Path | None = None
 
     def client(self) -> IMAPClient:
         """A logged-in plain-text client (loopback only), for setting up and checking tests."""
@@ -167,11 +172,51 @@ def _accounts() -> _Accounts:
     return _Accounts(me.pw_name, me.pw_name, me.pw_uid, me.pw_gid)
 
 
-def _cleartext_setting() -> str:
-    """Dovecot 2.4 renamed the setting that allows passwords over an unencrypted connection."""
+def _version() -> tuple[int, int]:
     version = subprocess.run([DOVECOT, "--version"], capture_output=True, text=True, check=True).stdout
     major, minor = (int(part) for part in version.split(".")[:2])
-    return "auth_allow_cleartext = yes" if (major, minor) >= (2, 4) else "disable_plaintext_auth = no"
+    return major, minor
+
+
+def _cleartext_setting() -> str:
+    """Dovecot 2.4 renamed the setting that allows passwords over an unencrypted connection."""
+    return "auth_allow_cleartext = yes" if _version() >= (2, 4) else "disable_plaintext_auth = no"
+
+
+def _ssl_settings(tls_dir: Path | None) -> str:
+    """TLS off, or on with the test certificate (Dovecot 2.4 renamed the file settings)."""
+    if tls_dir is None:
+        return "ssl = no"
+    cert, key = tls_dir / "server.pem", tls_dir / "server.key"
+    if _version() >= (2, 4):
+        return f"ssl = yes\nssl_server_cert_file = {cert}\nssl_server_key_file = {key}"
+    return f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
+
+
+def _make_certificates(tls_dir: Path) -> Path:
+    """A private CA and a server certificate it signed for 127.0.0.1 (openssl, a Dovecot dependency).
+
+    The CA file is what a utility hands its mail clients for an internal mail server: the
+    tests trust it through the mailbox's `ca_file`, as a deployment would.
+    """
+    tls_dir.mkdir()
+    extensions = tls_dir / "server.ext"
+    extensions.write_text(
+        "subjectAltName = IP:127.0.0.1\nbasicConstraints = critical, CA:FALSE\n"
+        "keyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n"
+        "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
+        encoding="utf-8",
+    )
+    ec_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for command in (
+        ["req", "-x509", *ec_key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=E-Team test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ["req", *ec_key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "server.pem", "-days", "2", "-extfile", "server.ext"],
+    ):
+        subprocess.run(["openssl", *command], cwd=tls_dir, check=True, capture_output=True, timeout=30)
+    return tls_dir / "ca.pem"
 
 
 def _wait_for_greeting(port: int, log_path: Path) -> None:
@@ -187,8 +232,12 @@ def _wait_for_greeting(port: int, log_path: Path) -> None:
     raise RuntimeError(f"Dovecot did not answer on 127.0.0.1:{port} within {START_TIMEOUT} s:\n{log}")
 
 
-def start_dovecot() -> DovecotServer:
-    """Write a private config and start Dovecot on a free port; `stop_dovecot` undoes it all."""
+def start_dovecot(*, tls: bool = False) -> DovecotServer:
+    """Write a private config and start Dovecot on a free port; `stop_dovecot` undoes it all.
+
+    With `tls`, the server also listens for implicit TLS on a second port and offers STARTTLS on
+    the first, with a certificate from a private CA (`DovecotServer.ca_file`).
+    """
     root = Path(tempfile.mkdtemp(prefix="eteam-dovecot-"))
     root.chmod(0o755)  # the login and mail users must reach their folders below it
     accounts = _accounts()
@@ -197,14 +246,24 @@ def start_dovecot() -> DovecotServer:
     os.chown(root / "mail", accounts.mail_uid, accounts.mail_gid)
     (root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::\n", encoding="utf-8")
     port = _free_port()
+    tls_port = _free_port() if tls else 0
+    ca_file = _make_certificates(root / "tls") if tls else None
     config = root / "dovecot.conf"
     config.write_text(
-        CONFIG.format(root=root, port=port, cleartext=_cleartext_setting(), **asdict(accounts)), encoding="utf-8"
+        CONFIG.format(
+            root=root,
+            port=port,
+            tls_port=tls_port,
+            ssl=_ssl_settings(root / "tls" if tls else None),
+            cleartext=_cleartext_setting(),
+            **asdict(accounts),
+        ),
+        encoding="utf-8",
     )
     # The master daemonizes and keeps its inherited output open: send that to a file, not a pipe.
     with (root / "log" / "startup.log").open("wb") as startup_log:
         subprocess.run([DOVECOT, "-c", str(config)], check=True, stdout=startup_log, stderr=startup_log, timeout=30)
-    server = DovecotServer("127.0.0.1", port, USER, PASSWORD, root, config)
+    server = DovecotServer("127.0.0.1", port, USER, PASSWORD, root, config, tls_port, ca_file)
     try:
         _wait_for_greeting(port, root / "log" / "dovecot.log")
     except RuntimeError:
@@ -224,24 +283,36 @@ def stop_dovecot(server: DovecotServer) -> None:
 
 
 @contextmanager
-def running_dovecot() -> Iterator[DovecotServer]:
+def running_dovecot(*, tls: bool = False) -> Iterator[DovecotServer]:
     """A Dovecot for the duration of a `with` block (the benchmark uses this directly)."""
-    server = start_dovecot()
+    server = start_dovecot(tls=tls)
     try:
         yield server
     finally:
         stop_dovecot(server)
 
 
-@pytest.fixture
-def dovecot() -> Iterator[DovecotServer]:
-    """A fresh, empty Dovecot per test."""
+def _require_dovecot() -> None:
     if not Path(DOVECOT).exists():
         reason = "dovecot is not installed (apt-get install dovecot-imapd)"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason} (CI=true: required)")
         pytest.skip(reason)
+
+
+@pytest.fixture
+def dovecot() -> Iterator[DovecotServer]:
+    """A fresh, empty Dovecot per test."""
+    _require_dovecot()
     with running_dovecot() as server:
+        yield server
+
+
+@pytest.fixture
+def dovecot_tls() -> Iterator[DovecotServer]:
+    """A fresh, empty Dovecot per test that speaks implicit TLS and STARTTLS (private CA)."""
+    _require_dovecot()
+    with running_dovecot(tls=True) as server:
         yield server
 
 
