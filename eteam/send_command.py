@@ -2,7 +2,7 @@
 
 This is the entry point for outbound mail, so it is the one place that reads the SMTP relay
 from the environment (ETEAM_SMTP_URL, ETEAM_SMTP_PASSWORD: a secret, so never from the
-TOML file) and the one place that reads the kill test's crash hook; everything below it gets
+TOML file; ETEAM_SMTP_CA_FILE for a relay whose certificate a private CA signed) and the one place that reads the kill test's crash hook; everything below it gets
 plain arguments.
 """
 
@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from eteam.cli_support import console, fail, sessions_for, settings_of
+from eteam.cli_support import console, err_console, fail, sessions_for, settings_of
+from eteam.tls import verified_context
 from respond.cases import LOS_ANGELES
 from respond.ccb_export import export_notes, post_notes
 from respond.sender import SendReport, send_pending
-from respond.smtp import SmtpSettings
+from respond.smtp import CA_FILE_SETTING, SmtpSettings
 
 SMTP_URL_ENV = "ETEAM_SMTP_URL"
 SMTP_PASSWORD_ENV = "ETEAM_SMTP_PASSWORD"
@@ -31,17 +33,23 @@ CRASH_HOOK_ENV = "ETEAM_TEST_CRASH_AFTER_SEND"
 
 
 def smtp_from_environment() -> SmtpSettings:
-    """The relay from ETEAM_SMTP_URL (+ ETEAM_SMTP_PASSWORD); a readable error when unusable."""
+    """The relay from ETEAM_SMTP_URL (+ ETEAM_SMTP_PASSWORD, ETEAM_SMTP_CA_FILE); a readable error when unusable."""
     url = os.environ.get(SMTP_URL_ENV)
     if not url:
         raise fail(
             f"{SMTP_URL_ENV} is not set; name the SMTP relay, e.g. "
             f"{SMTP_URL_ENV}=smtp+starttls://eteam@mail.example:587 (password in {SMTP_PASSWORD_ENV})"
         )
+    ca_file = Path(os.environ[CA_FILE_SETTING]) if os.environ.get(CA_FILE_SETTING) else None
     try:
-        return SmtpSettings.from_url(url, os.environ.get(SMTP_PASSWORD_ENV))
+        smtp = SmtpSettings.from_url(url, os.environ.get(SMTP_PASSWORD_ENV), ca_file=ca_file)
     except ValueError as exc:
         raise fail(f"{SMTP_URL_ENV}: {exc}") from exc
+    try:
+        verified_context(ca_file)
+    except OSError as exc:
+        raise fail(f"{CA_FILE_SETTING}: cannot read {ca_file} as a PEM certificate: {exc}") from exc
+    return smtp
 
 
 def _crash_after_accept(message_id: str) -> None:
@@ -60,7 +68,7 @@ def send(
     """Deliver the outbox over SMTP: each queued reply once, with retries and loop protection.
 
     The relay comes from ETEAM_SMTP_URL (smtp://, smtps:// or smtp+starttls://, user in the URL)
-    and ETEAM_SMTP_PASSWORD.
+    and ETEAM_SMTP_PASSWORD; its TLS certificate is verified (ETEAM_SMTP_CA_FILE: a private CA to trust).
 
     Example: ETEAM_SMTP_URL=smtp://127.0.0.1:2525 eteam send --json
     """
@@ -86,8 +94,11 @@ def _print_report(report: SendReport, as_json: bool) -> None:
     else:
         console.print(
             f"Sent {report.sent}, failed {report.failed}, to retry {report.retried}, "
-            f"suppressed {report.suppressed}."
+            f"suppressed {report.suppressed}.",
+            highlight=False,
         )
+        if report.relay_error:
+            err_console.print(f"[yellow]relay unavailable:[/yellow] {escape(report.relay_error)}", highlight=False)
 
 
 def ccb_export(

@@ -21,6 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from eteam.tls import verified_context
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_MAILBOX = PACKAGE_DIR / "demo" / "mailbox"
 
@@ -67,14 +69,8 @@ class MailboxSettings(BaseModel):
         return value
 
     def tls_context(self) -> ssl.SSLContext:
-        """How the server is verified: the system's CAs, plus `ca_file`'s; certificate and host name checked.
-
-        Raises OSError (ssl.SSLError included) when `ca_file` cannot be read as PEM.
-        """
-        context = ssl.create_default_context()
-        if self.ca_file is not None:
-            context.load_verify_locations(cafile=self.ca_file)
-        return context
+        """How the server is verified (`eteam.tls.verified_context`); OSError if `ca_file` is unreadable."""
+        return verified_context(self.ca_file)
 
 
 class Settings(BaseSettings):

@@ -30,7 +30,8 @@ from respond.sender import SendReport, send_pending
 
 def _sent_summary(report: SendReport) -> str:
     """The sender's counts as one readable phrase for the log line."""
-    return ", ".join(f"{name} {count}" for name, count in asdict(report).items())
+    counts = ", ".join(f"{name} {count}" for name, count in asdict(report).items() if name != "relay_error")
+    return f"{counts} (relay unavailable: {report.relay_error})" if report.relay_error else counts
 
 
 def _batch_summary(processed: ProcessReport, sent: SendReport) -> str:

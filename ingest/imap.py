@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from eteam.settings import MailboxSettings, Settings
+from eteam.tls import UntrustedServerError, untrusted
 from ingest.store import store_batch
 from models import FolderState
 from models.schema import utcnow
@@ -81,20 +82,8 @@ class IngestReport:
         return {**asdict(self), "seconds": round(self.seconds, 3)}
 
 
-class UntrustedServerError(OSError):
-    """The server's TLS certificate did not verify; the message says what to configure.
-
-    An OSError like the other connection failures, so the watch loop keeps retrying with
-    backoff (the server's certificate may be fixed meanwhile) instead of dying.
-    """
-
-
 def _untrusted(mailbox: MailboxSettings, exc: ssl.SSLCertVerificationError) -> UntrustedServerError:
-    return UntrustedServerError(
-        f"mailbox {mailbox.name!r} at {mailbox.host}:{mailbox.port}: the server's TLS certificate is not "
-        f"trusted ({exc.verify_message or exc}); if your organisation's own CA signed it, set the mailbox's "
-        "ca_file (or --ca-file) to that CA's certificate file (PEM)"
-    )
+    return untrusted(f"mailbox {mailbox.name!r} at {mailbox.host}:{mailbox.port}", exc, "the mailbox's ca_file (or --ca-file)")
 
 
 def connect(mailbox: MailboxSettings) -> IMAPClient:

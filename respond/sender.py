@@ -96,6 +96,9 @@ class SendReport:
     failed: int = 0
     retried: int = 0
     suppressed: int = 0
+    #: why the run stopped early, when the relay could not be reached or refused the connection:
+    #: what the operator must see, since the rows only say it one by one
+    relay_error: str | None = None
 
 
 class DeliveryJournal:
@@ -381,6 +384,8 @@ class _Sender:
                 next_attempt_at=self.clock() + self.backoff.delay(claim.attempts),
             ):
                 self.report.retried += 1
+        if failure.relay_down:
+            self.report.relay_error = failure.error
         return not failure.relay_down
 
     def _mark_sent(self, session: Session, conditions: list[ColumnElement[bool]], at: datetime) -> None:

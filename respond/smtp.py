@@ -21,9 +21,11 @@ from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
+from eteam.tls import untrusted, verified_context
 from models import OutboundReply
 from respond.outbox import one_line
 
@@ -34,6 +36,8 @@ SCHEMES: dict[str, tuple[TlsMode, int]] = {
     "smtp+starttls": ("starttls", 587),
 }
 DEFAULT_TIMEOUT = 30.0
+#: where an operator names the relay's private CA (read by `eteam.send_command`)
+CA_FILE_SETTING = "ETEAM_SMTP_CA_FILE"
 ANGLE_ADDR = re.compile(r"^(?P<name>.*)<(?P<addr>[^<>]*)>\s*$")
 PLAIN_ADDRESS = re.compile(r"(?=[\x21-\x7e]+\Z)[^@<>()\[\],;:\\\"]+@[^@<>()\[\],;:\\\"]+")
 
@@ -48,9 +52,18 @@ class SmtpSettings:
     user: str | None = None
     password: str | None = field(default=None, repr=False)  # never in a log line or traceback
     timeout: float = DEFAULT_TIMEOUT
+    #: a CA certificate file (PEM) to trust for the relay besides the system's (ETEAM_SMTP_CA_FILE)
+    ca_file: Path | None = None
 
     @classmethod
-    def from_url(cls, url: str, password: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> SmtpSettings:
+    def from_url(
+        cls,
+        url: str,
+        password: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        ca_file: Path | None = None,
+    ) -> SmtpSettings:
         """Parse `smtp://HOST:PORT`, `smtps://USER@HOST:PORT` or `smtp+starttls://USER@HOST:PORT`.
 
         A password inside the URL is refused (URLs end up in logs and shell history), and so is
@@ -74,6 +87,7 @@ class SmtpSettings:
             user=user,
             password=password,
             timeout=timeout,
+            ca_file=ca_file,
         )
 
 
@@ -81,16 +95,21 @@ def connect(settings: SmtpSettings, helo: str) -> smtplib.SMTP:
     """An open, greeted (and if configured, encrypted and logged-in) connection to the relay.
 
     `helo` is passed explicitly because smtplib's default looks up the local FQDN, which can
-    stall for seconds on a host with slow DNS.
+    stall for seconds on a host with slow DNS. The relay's certificate is verified
+    (`eteam.tls`); one that does not verify raises `UntrustedServerError` naming
+    ETEAM_SMTP_CA_FILE, before any password is sent.
     """
-    context = ssl.create_default_context()
+    context = verified_context(settings.ca_file)
     client: smtplib.SMTP
-    if settings.tls == "implicit":
-        client = smtplib.SMTP_SSL(
-            settings.host, settings.port, local_hostname=helo, timeout=settings.timeout, context=context
-        )
-    else:
-        client = smtplib.SMTP(settings.host, settings.port, local_hostname=helo, timeout=settings.timeout)
+    try:
+        if settings.tls == "implicit":
+            client = smtplib.SMTP_SSL(
+                settings.host, settings.port, local_hostname=helo, timeout=settings.timeout, context=context
+            )
+        else:
+            client = smtplib.SMTP(settings.host, settings.port, local_hostname=helo, timeout=settings.timeout)
+    except ssl.SSLCertVerificationError as exc:
+        raise untrusted(f"SMTP relay {settings.host}:{settings.port}", exc, CA_FILE_SETTING) from exc
     try:
         client.ehlo()
         if settings.tls == "starttls":
@@ -98,8 +117,10 @@ def connect(settings: SmtpSettings, helo: str) -> smtplib.SMTP:
             client.ehlo()
         if settings.user:
             client.login(settings.user, settings.password or "")
-    except BaseException:
+    except BaseException as exc:
         client.close()
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            raise untrusted(f"SMTP relay {settings.host}:{settings.port}", exc, CA_FILE_SETTING) from exc
         raise
     return client
 

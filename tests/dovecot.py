@@ -31,6 +31,7 @@ from imapclient import IMAPClient
 
 from eteam.settings import DEMO_MAILBOX
 from ingest.sources import iter_maildir
+from tests.tls import TestCertificates, make_test_certificates
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
@@ -183,40 +184,14 @@ def _cleartext_setting() -> str:
     return "auth_allow_cleartext = yes" if _version() >= (2, 4) else "disable_plaintext_auth = no"
 
 
-def _ssl_settings(tls_dir: Path | None) -> str:
+def _ssl_settings(certificates: TestCertificates | None) -> str:
     """TLS off, or on with the test certificate (Dovecot 2.4 renamed the file settings)."""
-    if tls_dir is None:
+    if certificates is None:
         return "ssl = no"
-    cert, key = tls_dir / "server.pem", tls_dir / "server.key"
+    cert, key = certificates.cert_file, certificates.key_file
     if _version() >= (2, 4):
         return f"ssl = yes\nssl_server_cert_file = {cert}\nssl_server_key_file = {key}"
     return f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
-
-
-def _make_certificates(tls_dir: Path) -> Path:
-    """A private CA and a server certificate it signed for 127.0.0.1 (openssl, a Dovecot dependency).
-
-    The CA file is what a utility hands its mail clients for an internal mail server: the
-    tests trust it through the mailbox's `ca_file`, as a deployment would.
-    """
-    tls_dir.mkdir()
-    extensions = tls_dir / "server.ext"
-    extensions.write_text(
-        "subjectAltName = IP:127.0.0.1\nbasicConstraints = critical, CA:FALSE\n"
-        "keyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n"
-        "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
-        encoding="utf-8",
-    )
-    ec_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    for command in (
-        ["req", "-x509", *ec_key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=E-Team test CA",
-         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-        ["req", *ec_key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
-        ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-         "-out", "server.pem", "-days", "2", "-extfile", "server.ext"],
-    ):
-        subprocess.run(["openssl", *command], cwd=tls_dir, check=True, capture_output=True, timeout=30)
-    return tls_dir / "ca.pem"
 
 
 def _wait_for_greeting(port: int, log_path: Path) -> None:
@@ -247,14 +222,14 @@ def start_dovecot(*, tls: bool = False) -> DovecotServer:
     (root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::\n", encoding="utf-8")
     port = _free_port()
     tls_port = _free_port() if tls else 0
-    ca_file = _make_certificates(root / "tls") if tls else None
+    certificates = make_test_certificates(root / "tls") if tls else None
     config = root / "dovecot.conf"
     config.write_text(
         CONFIG.format(
             root=root,
             port=port,
             tls_port=tls_port,
-            ssl=_ssl_settings(root / "tls" if tls else None),
+            ssl=_ssl_settings(certificates),
             cleartext=_cleartext_setting(),
             **asdict(accounts),
         ),
@@ -263,6 +238,7 @@ def start_dovecot(*, tls: bool = False) -> DovecotServer:
     # The master daemonizes and keeps its inherited output open: send that to a file, not a pipe.
     with (root / "log" / "startup.log").open("wb") as startup_log:
         subprocess.run([DOVECOT, "-c", str(config)], check=True, stdout=startup_log, stderr=startup_log, timeout=30)
+    ca_file = certificates.ca_file if certificates else None
     server = DovecotServer("127.0.0.1", port, USER, PASSWORD, root, config, tls_port, ca_file)
     try:
         _wait_for_greeting(port, root / "log" / "dovecot.log")

@@ -14,6 +14,7 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -21,7 +22,14 @@ from email.parser import BytesParser
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from respond.smtp import TlsMode
+from tests.tls import TestCertificates
+
+#: the login a TLS test server accepts
+USER = "eteam"
+PASSWORD = "relay-secret"
 
 
 @dataclass
@@ -41,7 +49,21 @@ class RecordingHandler:
     fail_next: int = 0
     reject: set[str] = field(default_factory=set)
     received: list[Received] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: object
+    ) -> AuthResult:
+        """aiosmtpd authenticator: USER with PASSWORD only; every accepted login is recorded."""
+        accepted = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+            USER.encode(),
+            PASSWORD.encode(),
+        )
+        if accepted:
+            with self.lock:
+                self.logins.append(USER)
+        return AuthResult(success=accepted)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -68,10 +90,11 @@ class RecordingHandler:
 class SmtpTestServer:
     """The running server and what it has received."""
 
-    def __init__(self, handler: RecordingHandler, port: int) -> None:
+    def __init__(self, handler: RecordingHandler, port: int, tls: TlsMode = "none") -> None:
         self.handler = handler
         self.host = "127.0.0.1"
         self.port = port
+        self.tls = tls
 
     @property
     def url(self) -> str:
@@ -106,17 +129,33 @@ def _free_port() -> int:
         return port
 
 
+@contextmanager
+def running_smtp_server(tls: TlsMode = "none", certificates: TestCertificates | None = None) -> Iterator[SmtpTestServer]:
+    """A recording server; with TLS (implicit, or STARTTLS required before anything else) it
+    presents the test CA's certificate and accepts `LOGIN`/`PLAIN` as USER / PASSWORD only."""
+    handler = RecordingHandler()
+    port = _free_port()
+    options: dict[str, object] = {}
+    if tls != "none":
+        assert certificates is not None, "a TLS server needs certificates"
+        options = {"authenticator": handler.authenticate, "auth_require_tls": tls == "starttls"}
+        if tls == "implicit":
+            options["ssl_context"] = certificates.server_context()
+        else:
+            options.update(tls_context=certificates.server_context(), require_starttls=True)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10, **options)
+    controller.start()
+    try:
+        yield SmtpTestServer(handler, port, tls)
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpTestServer]:
     """A recording SMTP server for one test."""
-    handler = RecordingHandler()
-    port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
-    controller.start()
-    try:
-        yield SmtpTestServer(handler, port)
-    finally:
-        controller.stop()
+    with running_smtp_server() as server:
+        yield server
 
 
 @pytest.fixture

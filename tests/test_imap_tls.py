@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import Result
 
 from eteam.settings import MailboxSettings, Settings
-from ingest.imap import UntrustedServerError, connect, ingest_once
+from eteam.tls import UntrustedServerError
+from ingest.imap import connect, ingest_once
 from tests.dovecot import DovecotServer, dovecot_tls  # noqa: F401 - the fixture
 from tests.test_imap import command_env, sample_messages, sessions, stored_ids  # noqa: F401 - fixtures
 

@@ -249,7 +249,9 @@ def test_unreachable_relay_is_temporary_and_ends_the_run(
 ) -> None:
     first, second = outbox.reply(), outbox.reply()
     nowhere = SmtpSettings.from_url(unreachable_smtp_url, timeout=SMTP_TIMEOUT)
-    assert send_pending(sessions, nowhere, settings) == SendReport(retried=1)
+    report = send_pending(sessions, nowhere, settings)
+    assert (report.sent, report.retried) == (0, 1)
+    assert report.relay_error is not None and "Refused" in report.relay_error
     tried = outbox.get(first)
     assert tried.status == "queued" and tried.attempts == 1
     assert tried.last_error is not None and "Refused" in tried.last_error
@@ -384,7 +386,7 @@ def test_killed_between_send_and_commit_delivers_each_message_exactly_once(
 
     restart = run_sender(settings, smtp_server, crash=False)
     assert restart.returncode == 0, restart.stderr
-    assert json.loads(restart.stdout) == {"sent": 1, "failed": 0, "retried": 0, "suppressed": 0}
+    assert json.loads(restart.stdout) == {"sent": 1, "failed": 0, "retried": 0, "suppressed": 0, "relay_error": None}
     assert smtp_server.message_id_counts() == {r.header_message_id: 1 for r in replies}
     assert [outbox.get(r).status for r in replies] == ["sent"] * 3
     with sessions() as session:
