@@ -1,9 +1,9 @@
 """The `eteam send`, `eteam ccb export` and `eteam ccb post` commands: delivering the two outboxes.
 
 This is the entry point for outbound mail, so it is the one place that reads the SMTP relay
-from the environment (ETEAM_SMTP_URL, ETEAM_SMTP_PASSWORD: a secret, so never from the
-TOML file; ETEAM_SMTP_CA_FILE for a relay whose certificate a private CA signed) and the one place that reads the kill test's crash hook; everything below it gets
-plain arguments.
+from the environment (ETEAM_SMTP_URL; ETEAM_SMTP_PASSWORD, a secret, so never from the
+TOML file; ETEAM_SMTP_CA_FILE for a relay whose certificate a private CA signed) and the
+one place that reads the kill test's crash hook; everything below it gets plain arguments.
 """
 
 from __future__ import annotations

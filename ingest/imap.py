@@ -83,7 +83,8 @@ class IngestReport:
 
 
 def _untrusted(mailbox: MailboxSettings, exc: ssl.SSLCertVerificationError) -> UntrustedServerError:
-    return untrusted(f"mailbox {mailbox.name!r} at {mailbox.host}:{mailbox.port}", exc, "the mailbox's ca_file (or --ca-file)")
+    where = f"mailbox {mailbox.name!r} at {mailbox.host}:{mailbox.port}"
+    return untrusted(where, exc, "the mailbox's ca_file (or --ca-file)")
 
 
 def connect(mailbox: MailboxSettings) -> IMAPClient:
