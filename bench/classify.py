@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))  # run as a script: make the packages importable
 
 from classify.data import bundled_paths, read_many
 from classify.model import WORD_VECTORS, IntentModel
+from eteam.settings import Settings
 
 TOPICS = ["Billing", "Outage", "Other", "Start/Stop Service", "Programs", "Website", None]
 
@@ -52,6 +53,7 @@ def main() -> None:
         data.labels,
         embeddings=args.embeddings,
         word_vectors=None if args.tfidf_only else WORD_VECTORS,
+        vector_cache=Settings().vector_cache,
     )
     training_seconds = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix="eteam-bench-") as tmp:

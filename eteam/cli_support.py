@@ -53,7 +53,7 @@ def ensure_model(settings: Settings) -> IntentModel:
     if not path.exists():
         err_console.print(f"No model at {path}: training one from the bundled corpus…")
         data = read_many(bundled_paths())
-        model = IntentModel.train(data.texts, data.labels)
+        model = IntentModel.train(data.texts, data.labels, vector_cache=settings.vector_cache)
         model.save(path)
         return model
     model = IntentModel.load(path)

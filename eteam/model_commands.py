@@ -117,6 +117,7 @@ def train(
             extra_texts=extra.texts,
             extra_labels=extra.labels,
             embeddings=embeddings,
+            vector_cache=settings.vector_cache,
         )
     except (ValueError, RuntimeError) as exc:
         raise fail(str(exc)) from exc

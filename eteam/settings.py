@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         """Where the active intent model lives: the setting, else `var/model.skops`."""
         return self.model_path or self.var_dir / "model.skops"
 
+    @property
+    def vector_cache(self) -> Path:
+        """Where training keeps encoded word vectors, so a re-training encodes only new words."""
+        return self.var_dir / "cache"
+
     def is_own_address(self, address: str) -> bool:
         """Every address at our domain is ours: never auto-replied to."""
         return address.lower().rsplit("@", 1)[-1] == self.our_domain

