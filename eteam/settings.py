@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     team_address: str = "contactus@ladwp.example"
     team_name: str = "LADWP Customer Service"
     webform_address: str = "webforms@ladwp.example"
+    # more spellings of the Contact Us form's labels: canonical field -> spellings (ingest.webform)
+    form_labels: dict[str, list[str]] = Field(default_factory=dict)
     outage_senders: list[str] = Field(default_factory=lambda: ["outage-desk@ladwp.example"])
     outage_require_auth: bool = True
     role_localparts: list[str] = Field(

@@ -37,7 +37,7 @@ from ingest.mime import (
 )
 from ingest.newtext import extract_new_text
 from ingest.outage import OutageNotice, is_trusted_sender, parse_outage
-from ingest.webform import is_webform, preferred_language, read_form, subject_topic
+from ingest.webform import form_labels, is_webform, preferred_language, read_form, subject_topic
 
 __all__ = [
     "AttachmentInfo",
@@ -231,8 +231,9 @@ def _parse(raw: bytes, digest: str, settings: Settings) -> ParsedMessage:
             parsed.defects.append(
                 "outage broadcast without an Outage ID: left as ordinary mail"
             )
+    labels = form_labels(settings.form_labels)
     fields = (
-        read_form(body.text, body.html)
+        read_form(body.text, body.html, labels)
         if parsed.from_addr.lower() == settings.webform_address.lower()
         or subject_topic(parsed.subject)
         else {}
@@ -245,7 +246,7 @@ def _parse(raw: bytes, digest: str, settings: Settings) -> ParsedMessage:
         )
     elif notice is not None:
         parsed.kind, parsed.outage = "outage_broadcast", notice
-    elif is_webform(parsed.from_addr, parsed.subject, settings.webform_address, fields):
+    elif is_webform(parsed.from_addr, parsed.subject, settings.webform_address, fields, labels):
         parsed.kind, parsed.form_fields = "webform", fields
         parsed.topic = fields.get("Topic") or subject_topic(parsed.subject) or None
         parsed.preferred_lang = preferred_language(fields.get("Preferred Language", ""))

@@ -2,14 +2,18 @@
 
 The form mailer's labels drift (a site redesign, a Spanish form, "E-mail" for "Email"), so
 labels are normalized through an alias table and unknown labels are kept as they came:
-an unexpected field is still information for the agent. The Message field is always last
-and may run over many lines, so everything after its label belongs to it.
+an unexpected field is still information for the agent. The table is the built-in spellings
+plus the operator's (`form_labels` in the settings, SPEC 3.2: "labels configurable"), so a
+redesigned form needs a line of configuration, not a release. The Message field is always
+last and may run over many lines, so everything after its label belongs to it.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -89,15 +93,45 @@ def _fold(label: str) -> str:
     return _SPACES.sub(" ", folded)
 
 
-_CANONICAL = {
-    _fold(alias): label for label, aliases in LABEL_ALIASES.items() for alias in aliases
-}
+class FormLabels:
+    """The spellings that name each form field: the built-in table plus configured ones.
+
+    A configured canonical name that is not built in (a new "Meter Number" field, say) is a
+    field of its own; configured spellings of a built-in field add to the built-in ones.
+    """
+
+    def __init__(self, extra: Mapping[str, Sequence[str]] | None = None) -> None:
+        aliases: dict[str, list[str]] = {label: [label, *spellings] for label, spellings in LABEL_ALIASES.items()}
+        for label, spellings in (extra or {}).items():
+            aliases.setdefault(label, [label]).extend(spellings)
+        self.known = frozenset(aliases)
+        self._canonical = {_fold(alias): label for label, spellings in aliases.items() for alias in spellings}
+
+    def normalize(self, label: str) -> str:
+        """The canonical name of a form label; an unknown label is kept, tidied."""
+        tidy = _SPACES.sub(" ", label.strip().strip("*_:").strip())
+        return self._canonical.get(_fold(tidy), tidy)
+
+
+#: the built-in spellings alone
+DEFAULT_LABELS = FormLabels()
+
+
+def form_labels(extra: Mapping[str, Sequence[str]]) -> FormLabels:
+    """The labels for the configured spellings (`Settings.form_labels`), built once per configuration."""
+    if not extra:
+        return DEFAULT_LABELS
+    return _configured_labels(tuple(sorted((label, tuple(spellings)) for label, spellings in extra.items())))
+
+
+@lru_cache(maxsize=8)
+def _configured_labels(extra: tuple[tuple[str, tuple[str, ...]], ...]) -> FormLabels:
+    return FormLabels(dict(extra))
 
 
 def normalize_label(label: str) -> str:
-    """The canonical name of a form label; an unknown label is kept, tidied."""
-    tidy = _SPACES.sub(" ", label.strip().strip("*_:").strip())
-    return _CANONICAL.get(_fold(tidy), tidy)
+    """The canonical name of a form label by the built-in spellings; an unknown label is kept, tidied."""
+    return DEFAULT_LABELS.normalize(label)
 
 
 def subject_topic(subject: str) -> str | None:
@@ -106,7 +140,7 @@ def subject_topic(subject: str) -> str | None:
     return match.group("topic").strip() if match else None
 
 
-def parse_form_text(text: str) -> dict[str, str]:
+def parse_form_text(text: str, labels: FormLabels = DEFAULT_LABELS) -> dict[str, str]:
     """Fields from `Label: value` lines; the Message field takes every line after its label.
 
     A line without a label continues the previous field; lines before the first label
@@ -125,7 +159,7 @@ def parse_form_text(text: str) -> dict[str, str]:
             and words <= LABEL_WORDS
             and (match.group("value").strip() or words <= 3)
         ):
-            last = normalize_label(match.group("label"))
+            last = labels.normalize(match.group("label"))
             if last == MESSAGE:
                 rest = "\n".join([match.group("value"), *lines[index + 1 :]])
                 fields[MESSAGE] = rest.strip()
@@ -136,7 +170,7 @@ def parse_form_text(text: str) -> dict[str, str]:
     return fields
 
 
-def parse_form_html(html: str) -> dict[str, str]:
+def parse_form_html(html: str, labels: FormLabels = DEFAULT_LABELS) -> dict[str, str]:
     """Fields from an HTML table whose rows are (label, value) cell pairs, th/td or td/td."""
     fields: dict[str, str] = {}
     tree = LexborHTMLParser(bound_html(html))
@@ -147,7 +181,7 @@ def parse_form_html(html: str) -> dict[str, str]:
         label = (cells[0].text(deep=True) or "").strip()
         if not label or len(label) > 60:
             continue
-        fields[normalize_label(label)] = html_to_text(cells[1].inner_html or "")
+        fields[labels.normalize(label)] = html_to_text(cells[1].inner_html or "")
     return fields
 
 
@@ -157,7 +191,11 @@ def preferred_language(value: str) -> str | None:
 
 
 def is_webform(
-    from_addr: str, subject: str, webform_address: str, fields: dict[str, str]
+    from_addr: str,
+    subject: str,
+    webform_address: str,
+    fields: dict[str, str],
+    labels: FormLabels = DEFAULT_LABELS,
 ) -> bool:
     """From the site's form mailer, or a "Contact Us:" subject over a body that parses as a form.
 
@@ -166,17 +204,17 @@ def is_webform(
     """
     if from_addr.lower() == webform_address.lower():
         return True
-    known = {label for label in fields if label in LABEL_ALIASES}
+    known = {label for label in fields if label in labels.known}
     return subject_topic(subject) is not None and MESSAGE in known and len(known) >= 3
 
 
-def read_form(text: str, html: list[str]) -> dict[str, str]:
+def read_form(text: str, html: list[str], labels: FormLabels = DEFAULT_LABELS) -> dict[str, str]:
     """The form's fields from the plain text, else from the first HTML table that has some."""
-    fields = parse_form_text(text)
+    fields = parse_form_text(text, labels)
     if MESSAGE in fields:
         return fields
     for document in html:
-        table = parse_form_html(document)
+        table = parse_form_html(document, labels)
         if MESSAGE in table:
             return table
     return fields

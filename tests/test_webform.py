@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from eteam.settings import Settings
+from pathlib import Path
+
+import pytest
+
+from eteam.settings import Settings, load_settings
 from ingest.parse import parse_message
 from ingest.webform import (
     normalize_label,
@@ -148,3 +152,49 @@ def test_text_parser_ignores_sentences_and_preamble() -> None:
 def test_html_parser_skips_rows_that_are_not_pairs() -> None:
     html = "<table><tr><td>Only one cell</td></tr><tr><td>City</td><td>Encino</td></tr><tr><td>a</td><td>b</td><td>c</td></tr></table>"
     assert parse_form_html(html) == {"City": "Encino"}
+
+
+REDESIGNED_FORM = """\
+From: webforms@ladwp.example
+To: contactus@ladwp.example
+Subject: Contact Us: Billing
+Message-ID: <form-redesign@ladwp.example>
+Content-Type: text/plain; charset=utf-8
+
+Customer Account: 1234567890
+Meter Number: 00-112233
+Reply E-mail: ana@example.com
+Tell us more: The bill doubled.
+Please call me.
+"""
+
+
+def test_a_redesigned_form_needs_configured_labels_not_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The site renames its labels; the operator adds the spellings to the config file."""
+    before = parse_message(REDESIGNED_FORM.encode(), SETTINGS)
+    assert "Account Number" not in before.form_fields and before.reply_to == "webforms@ladwp.example"
+    config = tmp_path / "eteam.toml"
+    config.write_text(
+        '[form_labels]\n"Account Number" = ["Customer Account"]\nEmail = ["Reply E-mail"]\n'
+        'Message = ["Tell us more"]\n"Meter Number" = []\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ETEAM_CONFIG", str(config))
+    parsed = parse_message(REDESIGNED_FORM.encode(), load_settings())
+    assert parsed.kind == "webform"
+    assert parsed.form_fields == {
+        "Account Number": "1234567890",
+        "Meter Number": "00-112233",
+        "Email": "ana@example.com",
+        "Message": "The bill doubled.\nPlease call me.",
+    }
+    assert parsed.reply_to == "ana@example.com"  # the form's Email, as SPEC 3.2 says
+    assert parsed.new_text == "The bill doubled.\nPlease call me."
+
+
+def test_configured_labels_count_toward_recognising_a_form_sent_by_hand() -> None:
+    """Without the form mailer's address, a form is known by its subject and known labels."""
+    raw = REDESIGNED_FORM.replace("From: webforms@ladwp.example", "From: ana@example.com").encode()
+    assert parse_message(raw, SETTINGS).kind != "webform"
+    labels = {"Account Number": ["Customer Account"], "Email": ["Reply E-mail"], "Message": ["Tell us more"]}
+    assert parse_message(raw, Settings(form_labels=labels)).kind == "webform"
