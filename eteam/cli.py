@@ -20,7 +20,15 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from eteam.cli_support import build_services, console, ensure_model, fail, sessions_for, settings_of
+from eteam.cli_support import (
+    build_services,
+    console,
+    ensure_model,
+    fail,
+    progress_counter,
+    sessions_for,
+    settings_of,
+)
 from eteam.ingest_command import ingest
 from eteam.messages import message_rows
 from eteam.model_commands import classify, evaluate_, train
@@ -79,8 +87,8 @@ def import_(
     settings = settings_of(ctx)
     sessions = sessions_for(settings)
     try:
-        with sessions() as session:
-            report = store_stream(session, iter_paths(paths))
+        with sessions() as session, progress_counter(not as_json, "read") as advance:
+            report = store_stream(session, iter_paths(paths), progress=advance)
     except UnknownSourceError as exc:
         raise fail(f"{exc}; give .eml files, mbox files or Maildir folders") from exc
     result = {"seen": report.seen, "stored": report.stored, "duplicates": report.duplicates}
@@ -92,9 +100,12 @@ def import_(
         )
 
 
-def _run_process(settings: Settings) -> dict[str, Any]:
+def _run_process(settings: Settings, show_progress: bool) -> dict[str, Any]:
     services = build_services(settings)
-    report = process_pending(sessions_for(settings), build_stages(services), workers=settings.prepare_workers)
+    with progress_counter(show_progress, "processed") as advance:
+        report = process_pending(
+            sessions_for(settings), build_stages(services), workers=settings.prepare_workers, progress=advance
+        )
     return {"processed": report.processed, "quarantined": report.quarantined, "actions": dict(report.actions)}
 
 
@@ -107,7 +118,7 @@ def process(
 
     Example: eteam process --json
     """
-    result = _run_process(settings_of(ctx))
+    result = _run_process(settings_of(ctx), not as_json)
     if as_json:
         print(json.dumps(result))
     else:
@@ -189,7 +200,7 @@ def demo(
     upgrade(settings.database_url)
     with sessions_for(settings)() as session:
         imported = store_stream(session, iter_paths([DEMO_MAILBOX]))
-    processed = _run_process(settings)
+    processed = _run_process(settings, not as_json)
     with sessions_for(settings)() as session:
         summary = demo_summary(session)
     summary["imported"] = {"stored": imported.stored, "duplicates": imported.duplicates}

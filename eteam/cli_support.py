@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session, sessionmaker
 
 from classify.data import bundled_paths, read_many
@@ -23,6 +26,24 @@ YOUNG_GENERATION = 10_000
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+@contextmanager
+def progress_counter(enabled: bool, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A live counter on stderr for long runs (SPEC 8: long work shows progress).
+
+    Yields the function to call with each batch's count, or None when printing JSON or not on
+    a terminal, where a counter would only garble the output.
+    """
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description} {task.completed}"), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda count: progress.advance(task, count)
 
 
 def settings_of(ctx: typer.Context) -> Settings:

@@ -12,8 +12,7 @@ import multiprocessing
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from enum import Enum
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -22,9 +21,8 @@ from typing import Annotated
 
 import typer
 from imapclient.exceptions import IMAPClientError
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from eteam.cli_support import build_services, err_console, fail, sessions_for, settings_of
+from eteam.cli_support import build_services, err_console, fail, progress_counter, sessions_for, settings_of
 from eteam.child import follow_parent
 from eteam.pipeline import Processor, build_stages, process_pending
 from eteam.settings import MailboxSettings, Settings
@@ -148,20 +146,6 @@ def _fetch(settings: Settings, mailboxes: list[MailboxSettings], conn: Connectio
         conn.close()
 
 
-@contextmanager
-def _progress(enabled: bool, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A live counter on stderr for long runs; nothing when printing JSON or not on a terminal."""
-    if not enabled or not err_console.is_terminal:
-        yield None
-        return
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description} {task.completed}"), TimeElapsedColumn(),
-        console=err_console, transient=True,
-    ) as progress:
-        task = progress.add_task(label, total=None)
-        yield lambda count: progress.advance(task, count)
-
-
 def ingest(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="one pass over every mailbox, then exit (the default)")] = False,
@@ -224,11 +208,11 @@ def _ingest_once(settings: Settings, mailboxes: list[MailboxSettings], as_json: 
     stages = build_stages(build_services(settings))
     with Processor(sessions, stages, workers=settings.prepare_workers) as processor:
         try:
-            with _progress(not as_json, "fetched") as advance:
+            with progress_counter(not as_json, "fetched") as advance:
                 report = fetcher.wait(processor.feed, advance)
         except ValueError as exc:
             raise fail(str(exc)) from exc
-        with _progress(not as_json, "processed") as advance:
+        with progress_counter(not as_json, "processed") as advance:
             processor.progress = advance
             processed = processor.drain()
     result = {

@@ -7,7 +7,7 @@ are committed, and only then may a mailbox mark or move it. Batches keep the rou
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
@@ -97,11 +97,16 @@ def _insert_unless_stored(session: Session, row: dict[str, object]) -> bool:
 
 
 def store_stream(
-    session: Session, items: Iterable[tuple[str, bytes]], batch_size: int = 500
+    session: Session,
+    items: Iterable[tuple[str, bytes]],
+    batch_size: int = 500,
+    progress: Callable[[int], None] | None = None,
 ) -> StoreReport:
-    """Store a stream of raw messages, committing each batch."""
+    """Store a stream of raw messages, committing each batch; `progress` hears each batch's size."""
     total = StoreReport()
     for batch in batched(items, batch_size):
         total.add(store_batch(session, batch))
         session.commit()
+        if progress is not None:
+            progress(len(batch))
     return total

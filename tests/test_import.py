@@ -1,10 +1,13 @@
 """`eteam import` reads Maildir, mbox and .eml files and stores each message once."""
 
+import io
 import mailbox
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from eteam import cli_support
 from eteam.settings import DEMO_MAILBOX, Settings
 from ingest.sources import iter_path
 from tests.cli_env import Eteam
@@ -84,3 +87,18 @@ def test_concurrent_importers_store_each_message_once(settings: Settings) -> Non
     with sessions() as session:
         count = session.scalar(select(func.count()).select_from(Message))
     assert stored == count == DEMO_COUNT
+
+
+def test_long_imports_show_a_live_count_on_a_terminal(eteam: Eteam, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SPEC 8: long work shows progress; the counter goes to stderr, and only on a terminal."""
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_support, "err_console", Console(file=screen, force_terminal=True, width=80))
+    result = eteam("import", str(DEMO_MAILBOX))
+    assert f"Read {DEMO_COUNT} message(s)" in result.stdout
+    assert f"read {DEMO_COUNT}" in screen.getvalue()  # the live counter reached the total (then was cleared)
+    quiet = Console(file=io.StringIO(), force_terminal=False)
+    monkeypatch.setattr(cli_support, "err_console", quiet)
+    with cli_support.progress_counter(True, "read") as advance:
+        assert advance is None  # a pipe or a file gets no counter
+    with cli_support.progress_counter(False, "read") as advance:
+        assert advance is None  # nor does --json
