@@ -31,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script: make `tests.dovecot` and the packages importable
 
+from bench.measured import run_eteam
 from models.db import upgrade
 from tests.dovecot import DovecotServer, demo_messages, running_dovecot
 
@@ -78,23 +79,8 @@ def run_ingest(server: DovecotServer, work: Path, model: Path) -> tuple[dict[str
         "ETEAM_IMAP_PASSWORD": server.password,
     }
     env.pop("ETEAM_CONFIG", None)
-    command = [
-        sys.executable, "-m", "eteam", "ingest", "--once", "--json",
-        "--url", f"imap://{server.user}@{server.host}:{server.port}/INBOX",
-    ]
-    out_path, err_path = work / "ingest.out", work / "ingest.err"
-    started = time.perf_counter()
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        child = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=err)
-        # this child's own rusage (its largest process: itself, the fetcher or a worker),
-        # not that of every child this script had: training the model here forks workers
-        _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting again
-    if child.returncode != 0:
-        raise SystemExit(f"eteam ingest failed:\n{err_path.read_text()}")
-    stdout = out_path.read_text()
-    return json.loads(stdout), seconds, usage
+    url = f"imap://{server.user}@{server.host}:{server.port}/INBOX"
+    return run_eteam(["ingest", "--once", "--json", "--url", url], env, work)
 
 
 def main() -> None:
