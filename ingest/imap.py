@@ -22,17 +22,18 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from eteam.settings import MailboxSettings, Settings
 from eteam.tls import UntrustedServerError, untrusted
 from ingest.store import store_batch
-from models import FolderState
+from models import Event, FolderState
 from models.schema import utcnow
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,12 @@ def _fetch_bodies(client: IMAPClient, uids: list[int]) -> tuple[dict[int, bytes]
     return bodies, failures
 
 
+def _fetch_failed(mailbox: MailboxSettings, folder: str, uidvalidity: int, uid: int, reason: str) -> dict[str, Any]:
+    """The `fetch_failed` event of a message moved to the failed folder: where it was, where it went, why."""
+    where = {"mailbox": mailbox.name, "folder": folder, "uidvalidity": uidvalidity, "uid": uid}
+    return Event.row("fetch_failed", data={**where, "moved_to": mailbox.failed_folder, "reason": reason[:2000]})
+
+
 def _ingest_batch(
     client: IMAPClient,
     mailbox: MailboxSettings,
@@ -263,6 +270,9 @@ def _ingest_batch(
     source = f"imap:{mailbox.name}/{folder}/{uidvalidity}"
     with session_factory() as session:
         stored = store_batch(session, [(f"{source}/{uid}", raw) for uid, raw in bodies.items()])
+        if failures:  # the reason is committed before the message is moved, like a stored message
+            rows = [_fetch_failed(mailbox, folder, uidvalidity, uid, why) for uid, why in failures.items()]
+            session.execute(insert(Event), rows)
         _advance_cursor(session, mailbox.name, folder, uidvalidity, max(uids))
         session.commit()
     report = IngestReport(fetched=len(bodies), stored=stored.stored, duplicates=stored.duplicates)

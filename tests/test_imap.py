@@ -23,7 +23,7 @@ from eteam.ingest_command import ingest
 from eteam.settings import MailboxSettings, Settings
 from ingest import imap
 from ingest.imap import connect, ingest_folder, ingest_once, mailbox_from_url, watch
-from models import FolderState, Message
+from models import Event, FolderState, Message
 from models.db import make_engine, make_session_factory, upgrade
 from tests.dovecot import DovecotServer, dovecot  # noqa: F401 - the fixture
 
@@ -219,7 +219,7 @@ def test_unfetchable_messages_go_to_failed_and_the_rest_is_stored(
         if 5 in uids and len(uids) > 1:
             raise IMAPClientError("FETCH failed: some messages could not be fetched")
         if 5 in uids:
-            raise IMAPClientError("FETCH failed: message 5 is corrupt")
+            raise IMAPClientError("message 5 is corrupt")
         response: dict[int, dict[bytes, Any]] = real_fetch(uids, data)
         response.get(2, {}).pop(b"BODY[]", None)
         return response
@@ -233,6 +233,13 @@ def test_unfetchable_messages_go_to_failed_and_the_rest_is_stored(
     assert len(dovecot.message_ids("Failed")) == 2
     assert len(dovecot.message_ids("Processed")) == 4
     assert dovecot.message_ids("INBOX") == []
+    with sessions() as session:
+        events = session.scalars(select(Event).where(Event.kind == "fetch_failed"))
+        failed = {event.data["uid"]: event.data for event in events}
+    assert sorted(failed) == [2, 5]
+    assert failed[5]["reason"] == "FETCH failed: message 5 is corrupt"
+    assert failed[2]["reason"] == "FETCH returned no body"
+    assert {(d["mailbox"], d["folder"], d["moved_to"]) for d in failed.values()} == {("test", "INBOX", "Failed")}
 
 
 def test_copy_and_expunge_without_move_capability(
