@@ -174,7 +174,8 @@ def build_pipeline(
 
     `word_vectors` (default "e5-small"; None for TF-IDF alone) adds the message's distilled word
     vectors, which carry what the encoder knows about synonyms at TF-IDF speed; see
-    `classify.word_vectors` (`vector_cache`: the folder keeping encoded words between trainings). With `embeddings` (e.g. "e5-small"), sentence vectors join too; see
+    `classify.word_vectors` (`vector_cache`: the folder keeping encoded words between
+    trainings). With `embeddings` (e.g. "e5-small"), sentence vectors join too; see
     `classify.embeddings`. The linear SVM's scores become probabilities by sigmoid calibration
     on internal folds; the three fold models are averaged (`ensemble=True`: a little more
     coverage at the same precision than one refit model, measured on repeated 10% hold-outs).
